@@ -1,0 +1,50 @@
+# deepfake-lab: every target installs what it needs first, so each is one command on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Tests and CI never reach the network: no wandb sync, no hub downloads, no update checks.
+export WANDB_MODE ?= offline
+export HF_HUB_OFFLINE ?= 1
+export NO_ALBUMENTATIONS_UPDATE ?= 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-fast lint format bench clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --no-deps facenet-pytorch==2.6.0
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install torch, the project (editable) and facenet-pytorch
+
+run: $(STAMP) ## The main job on the embedded dataset (CPU): train a tiny FOMM, then animate
+	$(PY) train.py
+
+test: $(STAMP) ## Run the whole test suite
+	$(PY) -m pytest
+
+test-fast: $(STAMP) ## Run the tests without the slow end-to-end ones
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP) ## Check format and lint with ruff
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: $(STAMP) ## Format and fix lint in place
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP) ## Run the benchmarks (they print numbers)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: ## Remove caches, logs and outputs (keeps .venv and data/)
+	rm -rf .pytest_cache .ruff_cache logs outputs multirun
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

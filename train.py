@@ -1,0 +1,147 @@
+"""Train and test any deepfake-lab model: compose the config, instantiate, fit, test.
+
+Examples:
+    python train.py                              # tiny FOMM on the embedded dataset (CPU)
+    python train.py model=fomm data=taichi       # the official taichi-256 recipe
+    python train.py model=effnet_att_st          # the detector's triplet-then-head recipe
+    python train.py -m sweep=bitrate             # a study as a Hydra sweep
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def _wandb_has_credentials() -> bool:
+    """Tell whether wandb could sync online, without touching the network.
+
+    Why: a user without an API key should get a local offline run instead of an
+    interactive login prompt that hangs a batch job.
+    """
+    if os.environ.get("WANDB_MODE") in {"offline", "disabled", "dryrun"}:
+        return False
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+OmegaConf.register_new_resolver("wandb_offline", lambda: not _wandb_has_credentials(), replace=True)
+
+
+def _instantiate_list(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a callbacks/loggers group that has a ``_target_``."""
+    if not group:
+        return []
+    return [
+        hydra.utils.instantiate(entry)
+        for entry in group.values()
+        if isinstance(entry, DictConfig) and "_target_" in entry
+    ]
+
+
+def resolve_ckpt_path(ckpt_path: str | None, cfg: DictConfig) -> str | None:
+    """Turn ``ckpt_path=last`` into the newest ``last.ckpt`` of this task's runs.
+
+    Why: Hydra gives every run a fresh timestamped directory, so a killed run is
+    resumed from the run directory it wrote, not from the new empty one.
+
+    Args:
+        ckpt_path: None, a checkpoint file, or the word ``last``.
+        cfg: the composed config (``paths.output_dir`` and ``paths.log_dir`` are used).
+
+    Returns:
+        A checkpoint file path, or None to start from scratch.
+
+    Raises:
+        FileNotFoundError: the named file, or any ``last.ckpt`` for ``last``, is missing.
+    """
+    if ckpt_path in (None, "", "null"):
+        return None
+    if ckpt_path != "last":
+        if not Path(ckpt_path).is_file():
+            raise FileNotFoundError(
+                f"ckpt_path={ckpt_path} does not exist; pass a .ckpt file or ckpt_path=last."
+            )
+        return str(ckpt_path)
+    own = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if own.is_file():
+        return str(own)
+    search_root = Path(cfg.paths.log_dir) / cfg.task_name
+    candidates = sorted(search_root.rglob("last*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise FileNotFoundError(
+            f"ckpt_path=last found no last.ckpt under {search_root}; "
+            "train once without ckpt_path first, or pass the checkpoint file."
+        )
+    log.info("Resuming from %s", candidates[-1])
+    return str(candidates[-1])
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Fit the configured model, test the best checkpoint, return the metric sweeps optimise.
+
+    Args:
+        cfg: the composed Hydra config (``conf/train.yaml``).
+
+    Returns:
+        The value of ``cfg.optimized_metric`` after fitting (a validation metric, so
+        sweeps never select on the test split), or None when it was not logged.
+    """
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("matmul_precision"):
+        torch.set_float32_matmul_precision(cfg.matmul_precision)
+
+    datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
+    callbacks = _instantiate_list(cfg.get("callbacks"))
+    loggers = _instantiate_list(cfg.get("logger"))
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+
+    for lg in loggers:
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    try:
+        metric = None
+        if cfg.get("train", True):
+            trainer.fit(
+                model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, cfg)
+            )
+            metric = trainer.callback_metrics.get(cfg.optimized_metric)
+        if cfg.get("test", True):
+            best = (
+                trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            )
+            trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        if cfg.get("train", True):
+            log.info("Outputs in %s", cfg.paths.output_dir)
+        return None if metric is None else float(metric)
+    finally:
+        if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
+            import wandb
+
+            wandb.finish()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; sweepers read the returned value."""
+    return train(cfg)
+
+
+if __name__ == "__main__":
+    main()
