@@ -1,0 +1,90 @@
+"""train(cfg) end to end on the default tiny FOMM: fast_dev_run, bf16, DDP on CPU, resume."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import train
+
+TINY_RUN = [
+    "logger=csv",
+    "callbacks.rich_progress_bar=null",
+    "data.num_workers=0",
+    "trainer.log_every_n_steps=1",
+]
+
+
+@pytest.fixture(scope="module")
+def embedded_root(tmp_path_factory):
+    """Generate the embedded dataset once for this module's runs."""
+    return tmp_path_factory.mktemp("data")
+
+
+def test_default_fast_dev_run(make_cfg, embedded_root):
+    cfg = make_cfg(["debug=fast_dev_run", f"paths.data_dir={embedded_root}"])
+    train.train(cfg)
+
+
+def test_bf16_mixed_on_cpu(make_cfg, embedded_root):
+    cfg = make_cfg(
+        ["debug=fast_dev_run", "trainer.precision=bf16-mixed", f"paths.data_dir={embedded_root}"]
+    )
+    train.train(cfg)
+
+
+def _recorded_run(make_cfg, root, data_root, max_steps, extra=()):
+    record = Path(root) / f"steps_{max_steps}.json"
+    cfg = make_cfg(
+        [
+            *TINY_RUN,
+            f"paths.data_dir={data_root}",
+            f"trainer.max_steps={max_steps}",
+            "trainer.max_epochs=1000",
+            "test=false",
+            "+callbacks.recorder._target_=conftest.StepRecorder",
+            f"+callbacks.recorder.path={record}",
+            *extra,
+        ],
+        root=root,
+    )
+    metric = train.train(cfg)
+    return json.loads(record.read_text()), cfg, metric
+
+
+def test_resume_from_last_continues_at_the_same_step(make_cfg, embedded_root, tmp_path):
+    first, cfg, _ = _recorded_run(make_cfg, tmp_path, embedded_root, max_steps=4)
+    assert first["start_step"] == 0 and first["end_step"] == 4
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 4
+
+    # A new run (fresh output dir) with ckpt_path=last picks up the killed run's last.ckpt.
+    second, _, _ = _recorded_run(
+        make_cfg,
+        tmp_path / "again",
+        embedded_root,
+        max_steps=8,
+        extra=[f"paths.log_dir={cfg.paths.log_dir}", "ckpt_path=last"],
+    )
+    assert second["start_step"] == 4
+    assert second["end_step"] == 8
+    assert second["batches"] == first["batches"]
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(make_cfg, embedded_root, tmp_path):
+    cfg = make_cfg(
+        [
+            *TINY_RUN,
+            "trainer=ddp_cpu",
+            f"paths.data_dir={embedded_root}",
+            "trainer.max_steps=2",
+            "trainer.limit_val_batches=1",
+            "test=false",
+        ]
+    )
+    train.train(cfg)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 2
