@@ -1,0 +1,70 @@
+"""The multi-scale perceptual loss (Sec. 3.3 of the paper)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from fomm.losses.vgg import Vgg19Features
+from fomm.nets.discriminator import scale_key
+
+
+class PerceptualPyramidLoss(nn.Module):
+    """Weighted L1 between VGG19 activations of prediction and target, at every pyramid scale.
+
+    ``sum_scale sum_i w_i * mean|VGG_i(prediction_s) - VGG_i(target_s)|``, with the layer
+    weights ``w`` of ``loss_weights.perceptual`` (relu1_1 ... relu5_1). Only the layers up to
+    the last non-zero weight are computed, and the target's activations are computed
+    without a graph: neither changes the value.
+
+    Args:
+        scales: pyramid scales (``train_params.scales``).
+        layer_weights: one weight per VGG stage, at most five.
+        pretrained: ImageNet VGG19 weights (see :mod:`fomm.losses.vgg`).
+        weights_path: a local VGG19 weights file, preferred over the download.
+    """
+
+    def __init__(
+        self,
+        scales: Sequence[float],
+        layer_weights: Sequence[float],
+        pretrained: bool = True,
+        weights_path: str | None = None,
+    ) -> None:
+        super().__init__()
+        if len(layer_weights) > 5:
+            raise ValueError(
+                f"loss_weights.perceptual has {len(layer_weights)} entries; VGG19 gives five "
+                "(relu1_1 ... relu5_1)"
+            )
+        self.scales = [scale_key(s) for s in scales]
+        self.layer_weights = [float(w) for w in layer_weights]
+        used = [i for i, w in enumerate(self.layer_weights) if w != 0]
+        self.vgg = (
+            Vgg19Features(pretrained, weights_path, num_slices=used[-1] + 1) if used else None
+        )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any layer weight is non-zero."""
+        return self.vgg is not None
+
+    def forward(
+        self, pyramid_generated: dict[str, Tensor], pyramid_real: dict[str, Tensor]
+    ) -> Tensor:
+        """Return the weighted loss (a scalar); zero when every weight is zero."""
+        reference = pyramid_generated["prediction_" + self.scales[0]]
+        total = reference.new_zeros((), dtype=torch.float32)
+        if self.vgg is None:
+            return total
+        for scale in self.scales:
+            key = "prediction_" + scale
+            generated = self.vgg(pyramid_generated[key])
+            with torch.no_grad():
+                real = self.vgg(pyramid_real[key])
+            for weight, gen_act, real_act in zip(self.layer_weights, generated, real, strict=False):
+                if weight != 0:
+                    total = total + weight * (gen_act.float() - real_act.float()).abs().mean()
+        return total

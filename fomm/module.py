@@ -1,0 +1,404 @@
+"""FOMMLitModule: the original FOMM training procedure as a LightningModule."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_only
+from torch import Tensor
+from torch.optim.lr_scheduler import MultiStepLR
+
+from fomm.checkpoint import load_initial_weights
+from fomm.inference import Animator
+from fomm.losses import (
+    ImagePyramid,
+    PerceptualPyramidLoss,
+    discriminator_gan_loss,
+    equivariance_jacobian_loss,
+    equivariance_value_loss,
+    feature_matching_loss,
+    generator_gan_loss,
+)
+from fomm.nets.build import build_networks, plain_container
+from fomm.transforms import RandomTPSTransform
+from fomm.visualize import animation_grid
+
+log = logging.getLogger(__name__)
+
+_REQUIRED_TRAIN_PARAMS = (
+    "epoch_milestones",
+    "lr_generator",
+    "lr_discriminator",
+    "lr_kp_detector",
+    "scales",
+    "transform_params",
+    "loss_weights",
+)
+_LOSS_WEIGHT_KEYS = (
+    "generator_gan",
+    "discriminator_gan",
+    "feature_matching",
+    "perceptual",
+    "equivariance_value",
+    "equivariance_jacobian",
+)
+# Keys of the perceptual VGG, left out of our checkpoints (fixed, and rebuilt from config).
+_VGG_PREFIX = "perceptual.vgg."
+
+
+def _detach_kp(kp: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {key: value.detach() for key, value in kp.items()}
+
+
+@contextmanager
+def _frozen(module: torch.nn.Module):
+    """Temporarily stop gradients into ``module``'s parameters.
+
+    Why: in the generator step the discriminator only passes gradients through; the
+    original computed its weight gradients there too and threw them away.
+    """
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(module.parameters(), flags, strict=True):
+            parameter.requires_grad_(flag)
+
+
+class FOMMLitModule(pl.LightningModule):
+    """The First Order Motion Model, trained as in the original ``train.py``.
+
+    Each step: keypoints of source and driving, the generator's reconstruction of the
+    driving frame, the losses (perceptual pyramid, equivariance of keypoints and Jacobians,
+    and for adversarial configs LSGAN + feature matching), one update of the generator and
+    keypoint detector on their sum; then, only when ``generator_gan > 0``, one
+    discriminator update. Adam (betas 0.5, 0.999) per network; MultiStepLR (gamma 0.1) at
+    ``epoch_milestones``, stepped at every epoch end; ``lr_kp_detector: 0`` freezes the
+    detector's weights (its batch norm keeps batch statistics, as in the original).
+    ``trainer.global_step`` counts batches (one per generator update).
+
+    Args:
+        model_params: the official ``model_params`` section (see conf/model/fomm.yaml).
+        train_params: the official ``train_params`` entries the step uses: ``scales``,
+            ``loss_weights``, ``transform_params``, ``lr_*``, ``epoch_milestones``
+            (epochs, repeats and batch size live in the trainer and data configs).
+        perceptual_network: ``pretrained`` (ImageNet VGG19) and ``weights_path`` (a local
+            copy of torchvision's VGG19 weights) for the perceptual loss.
+        monitor: the validation metric the best checkpoint is chosen by.
+        monitor_mode: ``min`` or ``max``.
+        init_from: an official ``.pth.tar`` or our ``.ckpt`` to initialise the weights from
+            (fine-tuning; adversarial configs may start from non-adversarial checkpoints).
+        trust_checkpoint: allow ``init_from`` files that need full unpickling.
+        log_images_every_n_steps: image grid to the loggers every N batches (0: never).
+        val_batch_frames: frames per forward pass when reconstructing validation videos.
+        val_max_frames: reconstruct at most this many frames per validation video.
+        channels_last: run the networks channels-last (faster for bf16 on CPUs and GPUs).
+    """
+
+    def __init__(
+        self,
+        model_params: dict[str, Any],
+        train_params: dict[str, Any],
+        perceptual_network: dict[str, Any] | None = None,
+        monitor: str = "val/l1",
+        monitor_mode: str = "min",
+        init_from: str | None = None,
+        trust_checkpoint: bool = False,
+        log_images_every_n_steps: int = 500,
+        val_batch_frames: int = 16,
+        val_max_frames: int | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        model_params = plain_container(model_params)
+        train_params = plain_container(train_params)
+        perceptual_network = plain_container(perceptual_network or {})
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        _check_train_params(train_params)
+        if monitor_mode not in ("min", "max"):
+            raise ValueError(f"monitor_mode must be 'min' or 'max', got {monitor_mode!r}")
+
+        self.networks = build_networks(model_params)
+        self.networks.config["train_params"] = train_params
+        weights = train_params["loss_weights"]
+        self.loss_weights = weights
+        num_channels = model_params["common_params"]["num_channels"]
+        self.disc_scales = list(model_params["discriminator_params"].get("scales", [1]))
+        self.pyramid = ImagePyramid(
+            sorted({float(s) for s in [*train_params["scales"], *self.disc_scales]}, reverse=True),
+            num_channels,
+        )
+        self.perceptual = PerceptualPyramidLoss(
+            train_params["scales"],
+            weights["perceptual"],
+            pretrained=perceptual_network.get("pretrained", True),
+            weights_path=perceptual_network.get("weights_path"),
+        )
+        self.transform_params = train_params["transform_params"]
+        self.kp_frozen = float(train_params["lr_kp_detector"]) == 0
+        if self.kp_frozen:
+            self.networks.kp_detector.requires_grad_(False)
+        self.use_gan = float(weights["generator_gan"]) != 0
+        if init_from:
+            report = load_initial_weights(self.networks, init_from, trust_pickle=trust_checkpoint)
+            log.info("Initialised from %s: %s", init_from, report.summary())
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    # ------------------------------------------------------------------ training
+    def _images(self, images: Tensor) -> Tensor:
+        if self.hparams.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def generator_losses(
+        self, source: Tensor, driving: Tensor
+    ) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """The generator-side losses of one batch (weighted) and what was generated."""
+        kp_detector, generator = self.networks.kp_detector, self.networks.generator
+        weights = self.loss_weights
+        kp_source = kp_detector(source)
+        kp_driving = kp_detector(driving)
+        generated = generator(source, kp_driving=kp_driving, kp_source=kp_source)
+        generated.update(kp_source=kp_source, kp_driving=kp_driving)
+        pyramid_real = self.pyramid(driving)
+        pyramid_generated = self.pyramid(generated["prediction"])
+        generated.update(pyramid_real=pyramid_real, pyramid_generated=pyramid_generated)
+
+        losses: dict[str, Tensor] = {}
+        if self.perceptual.enabled:
+            losses["perceptual"] = self.perceptual(pyramid_generated, pyramid_real)
+        if self.use_gan:
+            kp = _detach_kp(kp_driving)
+            with _frozen(self.networks.discriminator):
+                maps_generated = self.networks.discriminator(pyramid_generated, kp=kp)
+                with torch.no_grad():
+                    maps_real = self.networks.discriminator(pyramid_real, kp=kp)
+            losses["generator_gan"] = generator_gan_loss(
+                maps_generated, self.disc_scales, float(weights["generator_gan"])
+            )
+            if sum(weights["feature_matching"]) != 0:
+                losses["feature_matching"] = feature_matching_loss(
+                    maps_real, maps_generated, self.disc_scales, weights["feature_matching"]
+                )
+        weight_value = float(weights["equivariance_value"])
+        weight_jacobian = float(weights["equivariance_jacobian"])
+        if weight_value + weight_jacobian != 0:
+            transform = RandomTPSTransform(
+                driving.shape[0], device=driving.device, **self.transform_params
+            )
+            transformed_frame = self._images(transform.transform_frame(driving))
+            kp_transformed = kp_detector(transformed_frame)
+            generated.update(transformed_frame=transformed_frame, kp_transformed=kp_transformed)
+            if weight_value != 0:
+                losses["equivariance_value"] = weight_value * equivariance_value_loss(
+                    kp_driving, kp_transformed, transform
+                )
+            if weight_jacobian != 0:
+                losses["equivariance_jacobian"] = weight_jacobian * equivariance_jacobian_loss(
+                    kp_driving, kp_transformed, transform
+                )
+        return losses, generated
+
+    def discriminator_losses(self, generated: dict[str, Any]) -> dict[str, Tensor]:
+        """The LSGAN discriminator loss on the real and the (detached) generated pyramids."""
+        kp = _detach_kp(generated["kp_driving"])
+        pyramid_generated = {k: v.detach() for k, v in generated["pyramid_generated"].items()}
+        maps_generated = self.networks.discriminator(pyramid_generated, kp=kp)
+        maps_real = self.networks.discriminator(generated["pyramid_real"], kp=kp)
+        weight = float(self.loss_weights["discriminator_gan"])
+        return {
+            "discriminator_gan": discriminator_gan_loss(
+                maps_real, maps_generated, self.disc_scales, weight
+            )
+        }
+
+    def _uncounted_step(self, optimizer: Any) -> None:
+        """Step an extra optimizer through the precision plugin without advancing global_step."""
+        self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=lambda: None)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:  # noqa: D102
+        source, driving = self._images(batch["source"]), self._images(batch["driving"])
+        opt_generator, opt_kp_detector, opt_discriminator = self.optimizers()
+
+        losses, generated = self.generator_losses(source, driving)
+        total = torch.stack([value.float() for value in losses.values()]).sum()
+        opt_generator.zero_grad()
+        opt_kp_detector.zero_grad()
+        self.manual_backward(total)
+        opt_generator.step()
+        if not self.kp_frozen:
+            self._uncounted_step(opt_kp_detector)
+
+        if self.use_gan:
+            disc_losses = self.discriminator_losses(generated)
+            opt_discriminator.zero_grad()
+            self.manual_backward(disc_losses["discriminator_gan"])
+            self._uncounted_step(opt_discriminator)
+            losses.update(disc_losses)
+
+        batch_size = source.shape[0]
+        metrics = {f"train/loss_{name}": value.detach() for name, value in losses.items()}
+        self.log_dict(metrics, on_step=True, on_epoch=True, batch_size=batch_size)
+        self.log(
+            "train/loss_generator",
+            total.detach(),
+            on_step=True,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=batch_size,
+        )
+        every = self.hparams.log_images_every_n_steps
+        if every and (self.global_step - 1) % every == 0:
+            grid = animation_grid(
+                source, driving, generated, generated["kp_source"], generated["kp_driving"]
+            )
+            self.log_image("train/animation", grid)
+
+    def on_train_epoch_end(self) -> None:
+        """MultiStepLR is stepped per epoch, as in the original."""
+        schedulers = self.lr_schedulers()
+        with warnings.catch_warnings():
+            # The discriminator's optimizer never steps in non-adversarial configs; its
+            # schedule still advances, as in the original.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+            for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+                scheduler.step()
+
+    def configure_optimizers(self):  # noqa: D102
+        params = self.hparams.train_params
+        betas = tuple(params.get("adam_betas", (0.5, 0.999)))
+        nets = self.networks
+        optimizers = [
+            torch.optim.Adam(nets.generator.parameters(), lr=params["lr_generator"], betas=betas),
+            torch.optim.Adam(
+                nets.kp_detector.parameters(), lr=params["lr_kp_detector"], betas=betas
+            ),
+            torch.optim.Adam(
+                nets.discriminator.parameters(), lr=params["lr_discriminator"], betas=betas
+            ),
+        ]
+        milestones = list(params["epoch_milestones"])
+        schedulers = [
+            {"scheduler": MultiStepLR(opt, milestones, gamma=0.1), "interval": "epoch"}
+            for opt in optimizers
+        ]
+        return optimizers, schedulers
+
+    # ---------------------------------------------------------------- evaluation
+    def _reconstruction_l1(self, batch: dict[str, Any], stage: str, batch_idx: int) -> Tensor:
+        video = batch["video"]
+        if video.dim() != 5 or video.shape[0] != 1:
+            raise ValueError(
+                f"{stage} batches must hold one video (1, T, 3, H, W), got {tuple(video.shape)}"
+            )
+        frames = video[0]
+        if self.hparams.val_max_frames:
+            frames = frames[: self.hparams.val_max_frames]
+        animator = Animator(
+            frames[0],
+            self.networks.kp_detector,
+            self.networks.generator,
+            relative=False,
+            channels_last=self.hparams.channels_last,
+        )
+        step = max(1, int(self.hparams.val_batch_frames))
+        errors, first = [], None
+        for start in range(0, frames.shape[0], step):
+            chunk = frames[start : start + step]
+            out = animator(chunk, visualize=first is None)
+            errors.append((out["prediction"] - chunk).abs().mean(dim=(1, 2, 3)))
+            if first is None:
+                first = (chunk, out)
+        l1 = torch.cat(errors).mean()
+        self.log(f"{stage}/l1", l1, on_epoch=True, batch_size=frames.shape[0], sync_dist=True)
+        if batch_idx == 0 and self.hparams.log_images_every_n_steps:
+            chunk, out = first
+            grid = animation_grid(
+                frames[:1], chunk, out, animator.kp_source, out["kp_driving"], max_items=4
+            )
+            self.log_image(f"{stage}/reconstruction", grid)
+        return l1
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:  # noqa: D102
+        return self._reconstruction_l1(batch, "val", batch_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:  # noqa: D102
+        return self._reconstruction_l1(batch, "test", batch_idx)
+
+    # ------------------------------------------------------------------- logging
+    @rank_zero_only
+    def log_image(self, tag: str, image: Tensor) -> None:
+        """Send a (3, H, W) image in [0, 1] to every logger; PNG files for those without images.
+
+        wandb and TensorBoard get it directly; for the others (CSV) it is written to
+        ``<run dir>/images/<tag>_step<N>.png``.
+        """
+        if self.trainer is None or not self.loggers:
+            return
+        step = int(self.global_step)
+        needs_file = False
+        for logger in self.loggers:
+            kind = type(logger).__name__
+            if kind == "WandbLogger":
+                logger.log_image(key=tag, images=[image.permute(1, 2, 0).numpy()], step=step)
+            elif kind == "TensorBoardLogger":
+                logger.experiment.add_image(tag, image, step)
+            else:
+                needs_file = True
+        if needs_file:
+            from torchvision.utils import save_image
+
+            directory = Path(self.trainer.default_root_dir) / "images"
+            directory.mkdir(parents=True, exist_ok=True)
+            save_image(image, directory / f"{tag.replace('/', '_')}_step{step:07d}.png")
+
+    # --------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Leave the fixed VGG out, and record what an official-format export needs."""
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith(_VGG_PREFIX)]:
+            del state[key]
+        checkpoint["fomm_meta"] = self._run_meta()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Put this module's own VGG weights back so strict loading sees every key."""
+        state = checkpoint["state_dict"]
+        for key, value in self.state_dict().items():
+            if key.startswith(_VGG_PREFIX):
+                state.setdefault(key, value)
+
+    def _run_meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        trainer = self._trainer
+        if trainer is None:
+            return meta
+        meta["num_epochs"] = trainer.max_epochs
+        datamodule = getattr(trainer, "datamodule", None)
+        hparams = plain_container(dict(getattr(datamodule, "hparams", {}) or {}))
+        for key in ("root_dir", "frame_shape", "id_sampling", "num_repeats", "batch_size"):
+            if key in hparams and isinstance(hparams[key], (int, float, str, bool, list)):
+                meta[key] = hparams[key]
+        return meta
+
+
+def _check_train_params(train_params: dict[str, Any]) -> None:
+    missing = [k for k in _REQUIRED_TRAIN_PARAMS if k not in train_params]
+    if missing:
+        raise ValueError(
+            f"model.train_params lacks {missing}; see conf/model/fomm.yaml for the full set"
+        )
+    weights = train_params["loss_weights"]
+    missing = [k for k in _LOSS_WEIGHT_KEYS if k not in weights]
+    if missing:
+        raise ValueError(f"model.train_params.loss_weights lacks {missing}")
+    if "sigma_affine" not in train_params["transform_params"]:
+        raise ValueError("model.train_params.transform_params needs sigma_affine")
