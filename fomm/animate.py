@@ -1,0 +1,399 @@
+r"""Animate a source image with a driving video: ``python -m fomm.animate``.
+
+Example::
+
+    python -m fomm.animate source_image=face.png driving_video=talk.mp4 output=out.mp4 \\
+        checkpoint=vox-cpk.pth.tar config=vox-256.yaml find_best_frame=true
+
+The result is an H.264 mp4 with the driving video's frame count, exact frame rate and
+audio. Defaults follow the official ``demo.py`` run as its README shows
+(``--relative --adapt_scale``): relative keypoint motion, movement scale adapted to the
+source's keypoint spread, and relative Jacobians (``demo.py`` ties those to
+``--relative``; here ``relative_jacobian`` is its own switch, a no-op for models
+without Jacobians).
+
+``find_best_frame`` picks the driving frame whose face pose (MTCNN's five landmarks) is
+closest to the source's and measures the motion from it. The official demo then
+animates forward from that frame and backward to the start and stitches the two; each
+output frame depends only on its own driving frame and the best frame, so one pass in
+frame order with the best frame as the reference gives exactly the stitched result, and
+that is what runs here (:class:`fomm.inference.Animator`), batch by batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from tqdm.auto import tqdm
+
+from datamodules.face_detection import FaceDetector, MTCNNDetector
+from datamodules.video_writer import VideoWriter
+from fomm.crop import check_crop_options, crop_frames, crop_image, face_crop_boxes
+from fomm.inference import Animator
+from fomm.landmarks import detect_landmarks, find_best_frame, pose_distances
+from fomm.media import (
+    FIT_MODES,
+    InputError,
+    autocast_dtype,
+    exit_on_input_error,
+    fit_frame,
+    fit_frames,
+    iter_chunks,
+    load_image,
+    load_model,
+    model_frame_size,
+    open_input_video,
+    resolve_device,
+    to_tensor,
+    video_fps,
+    warn_if_not_square,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AnimationResult:
+    """What :func:`animate_files` wrote and found.
+
+    Attributes:
+        output: the animated mp4.
+        side_by_side: the ``source | driving | result`` mp4, if requested.
+        num_frames: frames written (the driving video's count).
+        fps: frame rate written (the driving video's).
+        size: side of the model's square frames.
+        best_frame: the driving frame the motion was measured from.
+        pose_distances: ``(T,)`` landmark pose distance of each driving frame to the
+            source (``find_best_frame`` only; inf where no face).
+        driving_crop_box: ``(left, top, side)`` of the driving face crop (first frame).
+        seconds: wall time of the whole call.
+    """
+
+    output: Path
+    side_by_side: Path | None
+    num_frames: int
+    fps: Fraction
+    size: int
+    best_frame: int
+    pose_distances: np.ndarray | None
+    driving_crop_box: tuple[int, int, int] | None
+    seconds: float
+
+
+def side_by_side_path(output: Path) -> Path:
+    """Where the comparison video goes: ``out.mp4`` -> ``out.side_by_side.mp4``."""
+    return output.with_name(f"{output.stem}.side_by_side{output.suffix}")
+
+
+def load_driving_frames(
+    path: str | os.PathLike,
+    size: int,
+    fit: str,
+    crop: bool,
+    detector: FaceDetector | None,
+    crop_margin: float,
+    crop_mode: str,
+    chunk_size: int,
+    progress: bool,
+) -> tuple[np.ndarray, Fraction, tuple[int, int, int] | None]:
+    """Read a driving video as ``(T, size, size, 3)`` uint8, face-cropped or fitted.
+
+    Returns:
+        Frames, exact frame rate, and the crop box of the first frame (when cropping).
+    """
+    with open_input_video(path) as source:
+        fps = video_fps(source)
+        meta = source.meta
+        boxes = None
+        if crop:
+            boxes, _, _ = face_crop_boxes(
+                source, detector, margin=crop_margin, mode=crop_mode, progress=progress
+            )
+        else:
+            warn_if_not_square((meta.height, meta.width), str(source.path), fit)
+        frames = np.empty((meta.num_frames, size, size, 3), dtype=np.uint8)
+        with tqdm(
+            total=meta.num_frames, desc="reading driving video", unit="frame", disable=not progress
+        ) as bar:
+            for indices, chunk in iter_chunks(source, chunk_size):
+                if boxes is not None:
+                    frames[indices.start : indices.stop] = crop_frames(
+                        chunk, boxes[indices.start : indices.stop], size
+                    )
+                else:
+                    frames[indices.start : indices.stop] = fit_frames(chunk, size, fit)
+                bar.update(len(indices))
+    box = tuple(int(v) for v in boxes[0]) if boxes is not None else None
+    return frames, fps, box
+
+
+def search_best_frame(
+    source: np.ndarray,
+    driving: np.ndarray,
+    detector: FaceDetector,
+    source_name: str = "source image",
+    driving_name: str = "driving video",
+    progress: bool = False,
+) -> tuple[int, np.ndarray]:
+    """The driving frame whose face pose is closest to the source's, and every distance.
+
+    Args:
+        source: ``(H, W, 3)`` uint8 source, as the model sees it.
+        driving: ``(T, H, W, 3)`` uint8 driving frames, as the model sees them.
+        detector: an MTCNN detector (landmarks are needed).
+        source_name: for messages.
+        driving_name: for messages.
+        progress: show a progress bar.
+
+    Raises:
+        InputError: no face in the source or in any driving frame.
+    """
+    try:
+        source_points = detect_landmarks(detector, source[None])[0]
+        driving_points = detect_landmarks(detector, driving, progress=progress)
+    except ValueError as error:
+        raise InputError(f"find_best_frame: {error}") from error
+    try:
+        best = find_best_frame(source_points, driving_points)
+    except ValueError as error:
+        where = source_name if "source" in str(error) else driving_name
+        raise InputError(
+            f"find_best_frame found no face in {where}; animate without find_best_frame "
+            "(or set best_frame=N)"
+        ) from error
+    return best, pose_distances(source_points, driving_points)
+
+
+def animate_files(
+    source_image: str | os.PathLike,
+    driving_video: str | os.PathLike,
+    output: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    config: str | os.PathLike | None = None,
+    relative: bool = True,
+    adapt_scale: bool = True,
+    relative_jacobian: bool = True,
+    find_best_frame: bool = False,
+    best_frame: int | None = None,
+    fit: str = "center_crop",
+    crop_source: bool = False,
+    crop_driving: bool = False,
+    crop_margin: float = 0.1,
+    crop_mode: str = "fixed",
+    size: int | None = None,
+    side_by_side: bool = False,
+    batch_size: int = 16,
+    device: str = "auto",
+    precision: str = "fp32",
+    crf: int = 18,
+    progress: bool = True,
+    trust_checkpoint: bool = False,
+    networks: torch.nn.Module | None = None,
+    detector: FaceDetector | None = None,
+) -> AnimationResult:
+    """Animate one image with one video and write the mp4 (see the module docstring).
+
+    Args:
+        source_image: the image to animate (any size; fitted or face-cropped).
+        driving_video: the motion (mp4/mov/..., gif or frame folder); its audio is kept.
+        output: the mp4 to write.
+        checkpoint: an official ``*.pth.tar`` (with ``config``) or a ``.ckpt`` trained here.
+        config: the official yaml of an official checkpoint.
+        relative: transfer keypoint displacements (else absolute driving keypoints).
+        adapt_scale: scale the motion by the keypoint-hull size ratio.
+        relative_jacobian: transfer the Jacobians' change (with ``relative``).
+        find_best_frame: measure motion from the driving frame posed most like the source.
+        best_frame: use this driving frame as the reference instead (skips the search).
+        fit: ``center_crop``, ``resize`` (the official demo) or ``pad`` for inputs that
+            are not cropped.
+        crop_source: crop the source to its largest face first.
+        crop_driving: crop the driving video to its main face track first.
+        crop_margin: face-box fraction added on each side when cropping.
+        crop_mode: ``fixed`` or ``follow`` (see :mod:`fomm.face_track`).
+        size: the model's frame size; None reads it from the checkpoint (256 otherwise).
+        side_by_side: also write ``<output>.side_by_side.mp4`` (source | driving | result).
+        batch_size: driving frames per forward pass.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``fp32``, or ``bf16``/``fp16`` autocast (GPU).
+        crf: libx264 quality (lower is better).
+        progress: show progress bars.
+        trust_checkpoint: allow a checkpoint that needs full unpickling (can run code).
+        networks: an already loaded model (skips ``checkpoint``; for studies).
+        detector: a face detector for cropping and best-frame search (default MTCNN).
+
+    Raises:
+        InputError: a file or option the user gave cannot be used.
+    """
+    started = time.perf_counter()
+    autocast = autocast_dtype(precision)
+    if int(batch_size) < 1:
+        raise InputError(f"batch_size={batch_size} must be at least 1")
+    if fit not in FIT_MODES:
+        raise InputError(f"fit={fit} is not one of {', '.join(FIT_MODES)}")
+    if crop_source or crop_driving:
+        check_crop_options(256, crop_margin, crop_mode)
+    output = Path(str(output)) if output not in (None, "") else None
+    if output is None:
+        raise InputError("no output given; pass output=PATH.mp4")
+    run_device = resolve_device(device)
+    source_array = load_image(source_image)
+    if networks is None:
+        networks = load_model(checkpoint, config, run_device, trust_pickle=trust_checkpoint)
+    else:
+        networks = networks.to(run_device).eval()
+    size = int(size or model_frame_size(networks))
+    needs_detector = crop_source or crop_driving or (find_best_frame and best_frame is None)
+    if needs_detector and detector is None:
+        detector = MTCNNDetector(device=str(run_device))
+
+    if crop_source:
+        source_array = crop_image(
+            source_array, detector, size, crop_margin, name=f"source image {source_image}"
+        )
+    else:
+        warn_if_not_square(source_array.shape, f"source image {source_image}", fit)
+        source_array = fit_frame(source_array, size, fit)
+    driving, fps, crop_box = load_driving_frames(
+        driving_video,
+        size,
+        fit,
+        crop_driving,
+        detector,
+        crop_margin,
+        crop_mode,
+        batch_size,
+        progress,
+    )
+
+    distances = None
+    if best_frame is not None:
+        if not 0 <= int(best_frame) < len(driving):
+            raise InputError(
+                f"best_frame={best_frame} is outside the driving video's {len(driving)} frames"
+            )
+        reference = int(best_frame)
+    elif find_best_frame:
+        reference, distances = search_best_frame(
+            source_array,
+            driving,
+            detector,
+            source_name=f"source image {source_image}",
+            driving_name=f"driving video {driving_video}",
+            progress=progress,
+        )
+        log.info("best frame: %d of %d", reference, len(driving))
+    else:
+        reference = 0
+
+    animator = Animator(
+        to_tensor(source_array[None]),
+        networks.kp_detector,
+        networks.generator,
+        relative=relative,
+        adapt_scale=adapt_scale,
+        relative_jacobian=relative_jacobian,
+        autocast_dtype=autocast,
+    )
+    animator.set_initial(to_tensor(driving[reference : reference + 1]))
+    audio = Path(str(driving_video))
+    audio = audio if audio.is_file() else None
+    comparison = side_by_side_path(output) if side_by_side else None
+    with VideoWriter(output, fps, crf=crf, audio_from=audio) as writer:
+        extra = VideoWriter(comparison, fps, crf=crf, audio_from=audio) if comparison else None
+        try:
+            with tqdm(
+                total=len(driving), desc="animating", unit="frame", disable=not progress
+            ) as bar:
+                for start in range(0, len(driving), batch_size):
+                    batch = driving[start : start + batch_size]
+                    prediction = animator(to_tensor(batch))["prediction"].cpu()
+                    writer.write(prediction)
+                    if extra is not None:
+                        extra.write(_side_by_side(source_array, batch, prediction))
+                    bar.update(len(batch))
+        except BaseException:
+            if extra is not None:
+                extra.abort()
+            raise
+        if extra is not None:
+            extra.close()
+    seconds = time.perf_counter() - started
+    log.info("%s: %d frames at %s fps in %.1f s", output, len(driving), fps, seconds)
+    return AnimationResult(
+        output=writer.path,
+        side_by_side=comparison,
+        num_frames=len(driving),
+        fps=fps,
+        size=size,
+        best_frame=reference,
+        pose_distances=distances,
+        driving_crop_box=crop_box,
+        seconds=seconds,
+    )
+
+
+def _side_by_side(source: np.ndarray, driving: np.ndarray, prediction: torch.Tensor) -> np.ndarray:
+    """``source | driving | result`` panels, ``(B, S, 3S, 3)`` uint8."""
+    result = (prediction.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    sources = np.broadcast_to(source, driving.shape)
+    return np.concatenate([sources, driving, result], axis=2)
+
+
+def animate_video(cfg: DictConfig) -> AnimationResult:
+    """Run :func:`animate_files` with the options of ``conf/animate.yaml``."""
+    searches = cfg.find_best_frame and cfg.best_frame is None
+    needs_detector = cfg.crop_source or cfg.crop_driving or searches
+    detector = hydra.utils.instantiate(cfg.detector) if needs_detector else None
+    return animate_files(
+        source_image=cfg.source_image,
+        driving_video=cfg.driving_video,
+        output=cfg.output,
+        checkpoint=cfg.checkpoint,
+        config=cfg.config,
+        relative=cfg.relative,
+        adapt_scale=cfg.adapt_scale,
+        relative_jacobian=cfg.relative_jacobian,
+        find_best_frame=cfg.find_best_frame,
+        best_frame=cfg.best_frame,
+        fit=cfg.fit,
+        crop_source=cfg.crop_source,
+        crop_driving=cfg.crop_driving,
+        crop_margin=cfg.crop_margin,
+        crop_mode=cfg.crop_mode,
+        size=cfg.size,
+        side_by_side=cfg.side_by_side,
+        batch_size=cfg.batch_size,
+        device=cfg.device,
+        precision=cfg.precision,
+        crf=cfg.crf,
+        progress=cfg.progress,
+        trust_checkpoint=cfg.trust_checkpoint,
+        detector=detector,
+    )
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="animate")
+@exit_on_input_error
+def main(cfg: DictConfig) -> None:
+    """``python -m fomm.animate source_image=... driving_video=... output=... checkpoint=...``."""
+    result = animate_video(cfg)
+    best = f", motion measured from driving frame {result.best_frame}" if result.best_frame else ""
+    print(
+        f"{result.output}: {result.num_frames} frames at {result.fps} fps, "
+        f"{result.size}x{result.size}{best}, {result.seconds:.1f} s"
+    )
+    if result.side_by_side:
+        print(f"{result.side_by_side}: source | driving | result")
+
+
+if __name__ == "__main__":
+    main()
