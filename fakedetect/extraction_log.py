@@ -1,0 +1,267 @@
+"""The bookkeeping of a face extraction folder: what to extract, what is finished, the summary.
+
+Only the parent process of an extraction writes here. For every finished video it
+appends the face rows to ``faces.csv`` first and the status row to ``videos.csv``
+second, flushing both, so after a kill at any moment a video either has its status row
+and all its face rows, or is unfinished: at the next start the tables are cleaned (rows
+of unfinished videos and a torn last line dropped) and rewritten atomically, and the
+unfinished videos are extracted again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from datamodules.video_io import VIDEO_EXTENSIONS
+
+log = logging.getLogger(__name__)
+
+FACES_COLUMNS = [
+    "video",
+    "frame",
+    "path",
+    "left",
+    "top",
+    "right",
+    "bottom",
+    "confidence",
+    "face_rank",
+]
+STATUS_COLUMNS = [
+    "video",
+    "path",
+    "status",
+    "faces",
+    "frames_sampled",
+    "frames_with_face",
+    "num_frames",
+    "height",
+    "width",
+    "message",
+]
+FINISHED = ("ok", "no_face")
+_MAX_LISTED = 20
+
+
+def list_videos(
+    videos: pd.DataFrame | str | os.PathLike, root: str | os.PathLike | None = None
+) -> pd.DataFrame:
+    """The ``video, path`` table of what to extract, with absolute paths.
+
+    Args:
+        videos: an index DataFrame (``path``, optional ``video``), or the path of a
+            video, a folder (searched recursively for video files) or an index CSV.
+        root: what relative paths are relative to (default: the CSV's folder, the
+            searched folder, or the working directory).
+
+    Raises:
+        FileNotFoundError: the path does not exist or a folder holds no video.
+        ValueError: an index lacks ``path`` or repeats a video id.
+    """
+    if isinstance(videos, pd.DataFrame):
+        table, base = videos, Path(root or ".")
+    else:
+        source = Path(videos)
+        if not source.exists():
+            raise FileNotFoundError(
+                f"videos={source} does not exist; give a video file, a folder of videos "
+                "or a video index CSV."
+            )
+        if source.is_dir():
+            files = sorted(
+                p for p in source.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
+            )
+            if not files:
+                raise FileNotFoundError(
+                    f"No video files ({', '.join(VIDEO_EXTENSIONS)}) under {source}."
+                )
+            table = pd.DataFrame({"path": [p.relative_to(source).as_posix() for p in files]})
+            base = source
+        elif source.suffix.lower() == ".csv":
+            table = pd.read_csv(source, dtype=str, keep_default_na=False)
+            base = Path(root) if root else source.parent
+        else:
+            table, base = pd.DataFrame({"path": [source.name]}), source.parent
+    if "path" not in table.columns:
+        raise ValueError(
+            f"The video index has no 'path' column (columns: {', '.join(map(str, table.columns))})."
+        )
+    paths = [Path(p) if Path(p).is_absolute() else base / p for p in table["path"].astype(str)]
+    if "video" in table.columns:
+        ids = table["video"].astype(str).tolist()
+    else:
+        ids = [Path(p).with_suffix("").as_posix() for p in table["path"].astype(str)]
+    out = pd.DataFrame({"video": ids, "path": [str(p.resolve()) for p in paths]})
+    repeated = out["video"][out["video"].duplicated()].unique().tolist()
+    if repeated:
+        raise ValueError(f"Video ids repeat in the index: {', '.join(repeated[:10])}.")
+    return out
+
+
+def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=columns)
+    table = pd.read_csv(
+        path, dtype={"video": str, "path": str, "message": str}, keep_default_na=False,
+        on_bad_lines="skip", engine="python",
+    )  # fmt: skip
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{path} is not an extraction table (missing {', '.join(missing)}); choose another "
+            "output folder or pass overwrite=true to start over."
+        )
+    numeric = [c for c in columns if c not in ("video", "path", "status", "message")]
+    for column in numeric:
+        table[column] = pd.to_numeric(table[column], errors="coerce")
+    return table.dropna(subset=numeric)[columns]
+
+
+def _write_atomically(path: Path, table: pd.DataFrame) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    table.to_csv(temporary, index=False)
+    os.replace(temporary, path)
+
+
+def _append(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        return
+    with path.open("a", newline="") as handle:
+        pd.DataFrame(rows, columns=columns).to_csv(handle, index=False, header=handle.tell() == 0)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class ExtractionLog:
+    """The tables of one extraction folder, cleaned on open and appended per video.
+
+    Args:
+        output_dir: the extraction folder.
+        settings: the crop settings; a folder extracted with others is not mixed.
+        overwrite: delete the earlier tables and crops first.
+
+    Raises:
+        ValueError: the folder was extracted with other crop settings.
+    """
+
+    def __init__(self, output_dir: Path, settings: dict[str, Any], overwrite: bool = False) -> None:
+        self.dir = Path(output_dir)
+        self.faces_csv = self.dir / "faces.csv"
+        self.status_csv = self.dir / "videos.csv"
+        self.config_json = self.dir / "extract_config.json"
+        if overwrite:
+            for stale in (
+                self.faces_csv,
+                self.status_csv,
+                self.config_json,
+                self.dir / "summary.json",
+            ):
+                stale.unlink(missing_ok=True)
+            shutil.rmtree(self.dir / "crops", ignore_errors=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._check_settings(settings)
+        status = _read_table(self.status_csv, STATUS_COLUMNS).drop_duplicates("video", keep="last")
+        status = status[status["status"].isin(FINISHED)]
+        faces = _read_table(self.faces_csv, FACES_COLUMNS)
+        faces = faces[faces["video"].isin(status["video"])].drop_duplicates(
+            ["video", "frame", "face_rank"], keep="last"
+        )
+        _write_atomically(self.status_csv, status)
+        _write_atomically(self.faces_csv, faces.astype({"frame": int, "face_rank": int}))
+        self.finished: set[str] = set(status["video"])
+
+    def _check_settings(self, settings: dict[str, Any]) -> None:
+        if self.config_json.is_file():
+            before = json.loads(self.config_json.read_text())
+            changed = {k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v}
+            if changed:
+                described = ", ".join(f"{k}: {old} -> {new}" for k, (old, new) in changed.items())
+                raise ValueError(
+                    f"{self.dir} was extracted with other settings ({described}); use another "
+                    "output folder, or overwrite=true to extract everything again."
+                )
+        else:
+            self.config_json.write_text(json.dumps(settings, indent=2))
+
+    def start_run(self, total: int, already_done: int) -> None:
+        """Reset the counters of this run."""
+        self.total, self.already_done = total, already_done
+        self.run_videos, self.run_faces = 0, 0
+        self.run_no_face: list[str] = []
+        self.run_unreadable: dict[str, str] = {}
+        self.started = time.time()
+        if already_done:
+            log.info("%d of %d videos already extracted in %s", already_done, total, self.dir)
+
+    def add(self, result: Any) -> None:
+        """Record one video: face rows first, then its status row."""
+        _append(self.faces_csv, result.rows, FACES_COLUMNS)
+        _append(self.status_csv, [result.status_row()], STATUS_COLUMNS)
+        self.run_videos += 1
+        self.run_faces += len(result.rows)
+        if result.status == "no_face":
+            self.run_no_face.append(result.video)
+        elif result.status == "unreadable":
+            self.run_unreadable[result.video] = result.message
+        if result.status in FINISHED:
+            self.finished.add(result.video)
+
+    def finish_run(self) -> dict[str, Any]:
+        """Write ``summary.json``, log the totals, and return them."""
+        summary = {
+            "videos": self.total,
+            "done_this_run": self.run_videos - len(self.run_unreadable),
+            "skipped_already_done": self.already_done,
+            "faces_found": self.run_faces,
+            "no_face": self.run_no_face,
+            "unreadable": self.run_unreadable,
+            "not_processed": self.total - self.already_done - self.run_videos,
+            "seconds": round(time.time() - self.started, 1),
+        }
+        temporary = self.dir / "summary.json.tmp"
+        temporary.write_text(json.dumps(summary, indent=2))
+        os.replace(temporary, self.dir / "summary.json")
+        log.info(
+            "Extraction in %s: %d videos done, %d skipped (already done), %d faces found, "
+            "%d videos without a face, %d unreadable, %.1f s",
+            self.dir,
+            summary["done_this_run"],
+            self.already_done,
+            self.run_faces,
+            len(self.run_no_face),
+            len(self.run_unreadable),
+            summary["seconds"],
+        )
+        if self.run_no_face:
+            listed = ", ".join(self.run_no_face[:_MAX_LISTED])
+            more = len(self.run_no_face) - _MAX_LISTED
+            log.warning(
+                "No face found in: %s%s", listed, f" ... and {more} more" if more > 0 else ""
+            )
+        for video, reason in list(self.run_unreadable.items())[:_MAX_LISTED]:
+            log.warning("Unreadable (retried on the next run): %s", reason or video)
+        if summary["not_processed"]:
+            log.warning(
+                "Interrupted: %d videos not processed; rerun to continue.", summary["not_processed"]
+            )
+        return summary
+
+    @staticmethod
+    def read_faces(output_dir: Path) -> pd.DataFrame:
+        """``faces.csv`` of an extraction folder (empty table when absent)."""
+        return _read_table(Path(output_dir) / "faces.csv", FACES_COLUMNS).astype(
+            {"frame": int, "face_rank": int}
+        )
+
+    @staticmethod
+    def read_status(output_dir: Path) -> pd.DataFrame:
+        """``videos.csv`` of an extraction folder: one status row per processed video."""
+        return _read_table(Path(output_dir) / "videos.csv", STATUS_COLUMNS)
