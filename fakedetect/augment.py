@@ -1,0 +1,126 @@
+"""Face-crop transforms: the paper's training augmentation (albumentations 2) and the base pipeline.
+
+The official training pipeline (``isplutils.utils.get_transformer``, written
+for albumentations 0.4) is, after the crop is fitted into the square input:
+``Downscale(0.5)`` with p 0.5 (it stands in for a half-resolution copy of the
+dataset); then a horizontal flip; one of brightness/contrast or
+hue/saturation/value; one of ISO noise or additive Gaussian noise (std 1-3 % of
+the range); a downscale by 0.7-0.9 with bilinear resampling; JPEG compression at
+quality 50-99. Every step here has its probability and range as an argument, so
+a config can change or switch off any of them (p = 0). albumentations 0.4's
+default probability was 0.5 for each of these steps, which the defaults keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import albumentations as A
+import cv2
+from albumentations.pytorch import ToTensorV2
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def icpr_augmentation(
+    half_downscale_p: float = 0.5,
+    flip_p: float = 0.5,
+    color_p: float = 0.5,
+    brightness_limit: float = 0.2,
+    contrast_limit: float = 0.2,
+    hue_shift_limit: int = 10,
+    sat_shift_limit: int = 30,
+    val_shift_limit: int = 20,
+    noise_p: float = 0.5,
+    gauss_noise_std: Sequence[float] = (0.01, 0.03),
+    downscale_p: float = 0.5,
+    downscale_range: Sequence[float] = (0.7, 0.9),
+    compression_p: float = 0.5,
+    quality_range: Sequence[int] = (50, 99),
+) -> A.Compose:
+    """The paper's training augmentation for face crops (uint8 RGB in, uint8 RGB out).
+
+    Args:
+        half_downscale_p: probability of a 0.5x downscale-upscale (nearest neighbour).
+        flip_p: probability of a horizontal flip.
+        color_p: probability of one colour change: brightness/contrast
+            (``brightness_limit``, ``contrast_limit``) or hue/saturation/value
+            (``*_shift_limit``), picked with equal chance.
+        brightness_limit: relative brightness change, +-.
+        contrast_limit: relative contrast change, +-.
+        hue_shift_limit: hue shift, +-.
+        sat_shift_limit: saturation shift, +-.
+        val_shift_limit: value shift, +-.
+        noise_p: probability of ISO noise or Gaussian noise, picked with equal chance.
+        gauss_noise_std: range of the Gaussian noise std, as a fraction of 255.
+        downscale_p: probability of a bilinear downscale-upscale.
+        downscale_range: its scale range.
+        compression_p: probability of JPEG compression.
+        quality_range: its quality range.
+
+    Returns:
+        The pipeline, to be given to :class:`datamodules.faces.FaceDataModule` as ``augment``.
+    """
+    bilinear = {"downscale": cv2.INTER_LINEAR, "upscale": cv2.INTER_LINEAR}
+    return A.Compose(
+        [
+            A.Downscale(scale_range=(0.5, 0.5), p=half_downscale_p),
+            A.HorizontalFlip(p=flip_p),
+            A.OneOf(
+                [
+                    A.RandomBrightnessContrast(
+                        brightness_limit=brightness_limit, contrast_limit=contrast_limit, p=1.0
+                    ),
+                    A.HueSaturationValue(
+                        hue_shift_limit=hue_shift_limit,
+                        sat_shift_limit=sat_shift_limit,
+                        val_shift_limit=val_shift_limit,
+                        p=1.0,
+                    ),
+                ],
+                p=color_p,
+            ),
+            A.OneOf(
+                [A.ISONoise(p=1.0), A.GaussNoise(std_range=tuple(gauss_noise_std), p=1.0)],
+                p=noise_p,
+            ),
+            A.Downscale(
+                scale_range=tuple(downscale_range), interpolation_pair=bilinear, p=downscale_p
+            ),
+            A.ImageCompression(quality_range=tuple(quality_range), p=compression_p),
+        ]
+    )
+
+
+def face_transform(
+    image_size: int,
+    augment: A.BasicTransform | None = None,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> A.Compose:
+    """Fit a crop into a square, optionally augment it, normalise it, make it a tensor.
+
+    The crop keeps its aspect ratio: its longer side is scaled to
+    ``image_size`` and the rest padded with black, as the paper's loader does.
+
+    Args:
+        image_size: side of the square network input (224 in the paper).
+        augment: training augmentation applied to the fitted uint8 crop.
+        mean: per-channel mean of the normalisation (ImageNet's by default).
+        std: per-channel std of the normalisation.
+
+    Returns:
+        A pipeline taking ``image=`` a uint8 RGB array and giving a float32
+        ``(3, image_size, image_size)`` tensor.
+    """
+    steps: list[A.BasicTransform] = [
+        A.LongestMaxSize(max_size=image_size),
+        A.PadIfNeeded(
+            min_height=image_size, min_width=image_size, border_mode=cv2.BORDER_CONSTANT, fill=0
+        ),
+    ]
+    if augment is not None:
+        steps.append(augment)
+    steps += [A.Normalize(mean=tuple(mean), std=tuple(std)), ToTensorV2()]
+    return A.Compose(steps)
