@@ -75,6 +75,10 @@ class AnimationResult:
         pose_distances: ``(T,)`` landmark pose distance of each driving frame to the
             source (``find_best_frame`` only; inf where no face).
         driving_crop_box: ``(left, top, side)`` of the driving face crop (first frame).
+        kp_source: ``(K, 2)`` keypoints of the source, in [-1, 1] (x, y).
+        kp_driving: ``(T, K, 2)`` keypoints detected in the driving frames.
+        kp_animated: ``(T, K, 2)`` keypoints the generator was given (after relative
+            motion and scale adaptation), for jitter and drift studies.
         seconds: wall time of the whole call.
     """
 
@@ -86,6 +90,9 @@ class AnimationResult:
     best_frame: int
     pose_distances: np.ndarray | None
     driving_crop_box: tuple[int, int, int] | None
+    kp_source: np.ndarray
+    kp_driving: np.ndarray
+    kp_animated: np.ndarray
     seconds: float
 
 
@@ -188,6 +195,7 @@ def animate_files(
     crop_source: bool = False,
     crop_driving: bool = False,
     crop_margin: float = 0.1,
+    crop_source_margin: float = 0.3,
     crop_mode: str = "fixed",
     size: int | None = None,
     side_by_side: bool = False,
@@ -217,7 +225,11 @@ def animate_files(
             are not cropped.
         crop_source: crop the source to its largest face first.
         crop_driving: crop the driving video to its main face track first.
-        crop_margin: face-box fraction added on each side when cropping.
+        crop_margin: face-box fraction added on each side of the driving face track's
+            union box (the official ``increase``, 0.1).
+        crop_source_margin: the same for the source image's single face box; larger,
+            because one box lacks the head motion a track's union spans (0.3 gives
+            the VoxCeleb framing, see docs/animate.md).
         crop_mode: ``fixed`` or ``follow`` (see :mod:`fomm.face_track`).
         size: the model's frame size; None reads it from the checkpoint (256 otherwise).
         side_by_side: also write ``<output>.side_by_side.mp4`` (source | driving | result).
@@ -241,6 +253,7 @@ def animate_files(
         raise InputError(f"fit={fit} is not one of {', '.join(FIT_MODES)}")
     if crop_source or crop_driving:
         check_crop_options(256, crop_margin, crop_mode)
+        check_crop_options(256, crop_source_margin, crop_mode)
     output = Path(str(output)) if output not in (None, "") else None
     if output is None:
         raise InputError("no output given; pass output=PATH.mp4")
@@ -257,7 +270,7 @@ def animate_files(
 
     if crop_source:
         source_array = crop_image(
-            source_array, detector, size, crop_margin, name=f"source image {source_image}"
+            source_array, detector, size, crop_source_margin, name=f"source image {source_image}"
         )
     else:
         warn_if_not_square(source_array.shape, f"source image {source_image}", fit)
@@ -307,6 +320,8 @@ def animate_files(
     audio = Path(str(driving_video))
     audio = audio if audio.is_file() else None
     comparison = side_by_side_path(output) if side_by_side else None
+    kp_driving: list[torch.Tensor] = []
+    kp_animated: list[torch.Tensor] = []
     with VideoWriter(output, fps, crf=crf, audio_from=audio) as writer:
         extra = VideoWriter(comparison, fps, crf=crf, audio_from=audio) if comparison else None
         try:
@@ -315,7 +330,10 @@ def animate_files(
             ) as bar:
                 for start in range(0, len(driving), batch_size):
                     batch = driving[start : start + batch_size]
-                    prediction = animator(to_tensor(batch))["prediction"].cpu()
+                    out = animator(to_tensor(batch))
+                    prediction = out["prediction"].cpu()
+                    kp_driving.append(out["kp_driving"]["value"].float().cpu())
+                    kp_animated.append(out["kp_norm"]["value"].float().cpu())
                     writer.write(prediction)
                     if extra is not None:
                         extra.write(_side_by_side(source_array, batch, prediction))
@@ -337,6 +355,9 @@ def animate_files(
         best_frame=reference,
         pose_distances=distances,
         driving_crop_box=crop_box,
+        kp_source=animator.kp_source["value"][0].float().cpu().numpy(),
+        kp_driving=torch.cat(kp_driving).numpy(),
+        kp_animated=torch.cat(kp_animated).numpy(),
         seconds=seconds,
     )
 
@@ -368,6 +389,7 @@ def animate_video(cfg: DictConfig) -> AnimationResult:
         crop_source=cfg.crop_source,
         crop_driving=cfg.crop_driving,
         crop_margin=cfg.crop_margin,
+        crop_source_margin=cfg.crop_source_margin,
         crop_mode=cfg.crop_mode,
         size=cfg.size,
         side_by_side=cfg.side_by_side,

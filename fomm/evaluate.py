@@ -302,8 +302,13 @@ def _nan_weighted(values: np.ndarray, weights: np.ndarray) -> float:
     )
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
+def evaluate(cfg: DictConfig, detector: FaceDetector | None = None) -> dict[str, Any]:
     """Run the reconstruction evaluation of ``conf/evaluate.yaml``; return the summary.
+
+    Args:
+        cfg: the composed config.
+        detector: a ready landmark detector for ``keypoint_metrics`` (default: built
+            from ``cfg.detector``).
 
     Raises:
         InputError: a bad checkpoint, data source or option.
@@ -327,7 +332,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "nothing to evaluate; pass data=<dataset config> (e.g. data=vox) or videos=FOLDER"
         )
     autocast = autocast_dtype(cfg.precision)
-    detector = hydra.utils.instantiate(cfg.detector) if cfg.keypoint_metrics else None
+    if not cfg.keypoint_metrics:
+        detector = None
+    elif detector is None:
+        detector = hydra.utils.instantiate(cfg.detector)
     limit = cfg.get("max_videos")
     remaining = max(0, total - len(done))
     if limit is not None:

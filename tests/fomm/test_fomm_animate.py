@@ -58,6 +58,10 @@ def test_animation_keeps_frame_count_exact_fps_and_audio(media, tmp_path):
         "frames": 9,
     }
     assert result.num_frames == 9 and result.fps == NTSC and result.best_frame == 0
+    assert result.kp_driving.shape == result.kp_animated.shape == (9, 5, 2)
+    # Relative motion: at the reference frame the generator gets the source's own keypoints.
+    np.testing.assert_allclose(result.kp_animated[0], result.kp_source, atol=1e-5)
+    assert not np.allclose(result.kp_animated[1:], result.kp_driving[1:])
     comparison = probe(result.side_by_side)
     assert (comparison["width"], comparison["frames"], comparison["audio"]) == (192, 9, True)
 

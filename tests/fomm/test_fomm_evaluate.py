@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 from fomm_tool_media import (
+    ColourFaceDetector,
     draw_face,
     probe,
     talking_frames,
@@ -120,11 +121,9 @@ def test_keypoint_metrics_compare_landmarks_of_real_and_generated_frames(model_f
                 "save_videos=false",
                 "device=cpu",
                 "progress=false",
-                "detector._target_=fomm_tool_media.ColourFaceDetector",
-                "~detector.device",
-                "~detector.min_face_size",
             ]
-        )
+        ),
+        detector=ColourFaceDetector(),
     )
     # A random model does not draw faces: every real face is lost in the generated frames.
     assert summary["missing_rate"] == 1.0 and np.isnan(summary["akd_5point"])
