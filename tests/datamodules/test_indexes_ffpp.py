@@ -1,0 +1,111 @@
+import json
+
+import pandas as pd
+import pytest
+
+from datamodules.indexes.common import DatasetLayoutError, originals_crossing_splits
+from datamodules.indexes.ffpp import PAPER_METHODS, ffpp_index
+
+PAIRS = {
+    "train": [["000", "001"], ["002", "003"], ["004", "005"]],
+    "val": [["006", "007"]],
+    "test": [["008", "009"]],
+}
+
+
+def touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+
+
+@pytest.fixture
+def ffpp_root(tmp_path):
+    root = tmp_path / "ffpp"
+    for compression in ("c23", "c40"):
+        for number in range(10):
+            touch(root / f"original_sequences/youtube/{compression}/videos/{number:03d}.mp4")
+        for method in (*PAPER_METHODS, "FaceShifter"):
+            for pairs in PAIRS.values():
+                for a, b in pairs:
+                    for target, source in ((a, b), (b, a)):
+                        folder = root / f"manipulated_sequences/{method}/{compression}/videos"
+                        touch(folder / f"{target}_{source}.mp4")
+    touch(root / "manipulated_sequences/Deepfakes/c23/masks/videos/000_001.mp4")  # ignored
+    (root / "splits").mkdir()
+    for split, pairs in PAIRS.items():
+        (root / "splits" / f"{split}.json").write_text(json.dumps(pairs))
+    return root
+
+
+def test_official_split_labels_and_counts(ffpp_root):
+    index = ffpp_index(ffpp_root)
+    assert len(index) == 10 + 4 * 10
+    assert (index.groupby("split")["label"].value_counts().unstack().loc[["train", "val", "test"]]
+            .values.tolist()) == [[6, 24], [2, 8], [2, 8]]  # fmt: skip
+    original = index.set_index("video").loc["manipulated_sequences/Deepfakes/c23/videos/006_007"]
+    assert original["label"] == 1 and original["split"] == "val"
+    assert original["original"] == "original_sequences/youtube/c23/videos/006"
+    assert original["source_identity"] == "007" and original["method"] == "Deepfakes"
+    real = index.set_index("video").loc["original_sequences/youtube/c23/videos/009"]
+    assert real["label"] == 0 and real["original"] == "" and real["split"] == "test"
+    assert originals_crossing_splits(index) == []
+    assert all(p.startswith(str(ffpp_root)) for p in index["path"])
+    assert set(index["dataset"]) == {"ffpp_c23"}
+
+
+def test_compression_and_methods(ffpp_root):
+    index = ffpp_index(ffpp_root, compression="c40", methods=["FaceSwap", "FaceShifter"])
+    assert set(index["method"]) == {"youtube", "FaceSwap", "FaceShifter"}
+    assert index["video"].str.contains("/c40/").all()
+    everything = ffpp_index(ffpp_root, methods="all")
+    assert set(everything["method"]) == {"youtube", *PAPER_METHODS, "FaceShifter"}
+    with pytest.raises(DatasetLayoutError, match="DeepFakeDetection"):
+        ffpp_index(ffpp_root, methods=["DeepFakeDetection"])
+    with pytest.raises(ValueError, match="Unknown FF.. methods"):
+        ffpp_index(ffpp_root, methods=["DeepFaceLab"])
+
+
+def test_missing_official_splits_are_an_error_unless_seeded_is_asked(ffpp_root):
+    for file in (ffpp_root / "splits").iterdir():
+        file.unlink()
+    with pytest.raises(DatasetLayoutError, match="split=seeded"):
+        ffpp_index(ffpp_root)
+    index = ffpp_index(ffpp_root, split="seeded", seed=3)
+    assert originals_crossing_splits(index) == []
+    # a pair's two originals stay together: 000 and 001 swap faces with each other
+    splits = index.set_index("video")["split"]
+    for a, b in sum(PAIRS.values(), []):
+        assert (
+            splits[f"original_sequences/youtube/c23/videos/{a}"]
+            == splits[f"original_sequences/youtube/c23/videos/{b}"]
+        )
+    pd.testing.assert_frame_equal(index, ffpp_index(ffpp_root, split="seeded", seed=3))
+
+
+def test_deepfakedetection_is_split_by_actor(ffpp_root):
+    for actor in ("01", "02", "03", "04"):
+        touch(ffpp_root / f"original_sequences/actors/c23/videos/{actor}__walk.mp4")
+    for target, source in (("01", "02"), ("02", "01"), ("03", "04")):
+        touch(
+            ffpp_root
+            / f"manipulated_sequences/DeepFakeDetection/c23/videos/{target}_{source}__walk__ABC.mp4"
+        )
+    index = ffpp_index(ffpp_root, methods=["Deepfakes", "DeepFakeDetection"])
+    dfd = index[index["method"] == "DeepFakeDetection"].set_index("video")
+    fake = dfd.loc["manipulated_sequences/DeepFakeDetection/c23/videos/01_02__walk__ABC"]
+    assert fake["original"] == "original_sequences/actors/c23/videos/01__walk"
+    assert originals_crossing_splits(index) == []
+
+
+def test_wrong_layouts_get_clear_errors(tmp_path, ffpp_root):
+    with pytest.raises(DatasetLayoutError, match="FaceForensics.. root"):
+        ffpp_index(tmp_path / "nowhere")
+    (tmp_path / "flat").mkdir()
+    touch(tmp_path / "flat" / "000.mp4")
+    with pytest.raises(DatasetLayoutError, match="original_sequences/youtube"):
+        ffpp_index(tmp_path / "flat")
+    with pytest.raises(ValueError, match="compression"):
+        ffpp_index(ffpp_root, compression="c30")
+    (ffpp_root / "splits" / "val.json").write_text(json.dumps([["006", "007", "008"]]))
+    with pytest.raises(ValueError, match="pairs"):
+        ffpp_index(ffpp_root)
