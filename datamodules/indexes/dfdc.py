@@ -39,6 +39,21 @@ _LAYOUT_HINT = (
 )
 
 
+def parse_parts(parts: Iterable[int] | str | int) -> list[int]:
+    """Part numbers from a list, one number, or a string of ranges (``"0-34"``, ``"0-3,7"``)."""
+    if isinstance(parts, int):
+        return [parts]
+    if not isinstance(parts, str):
+        return [int(part) for part in parts]
+    numbers: list[int] = []
+    for chunk in filter(None, (c.strip() for c in parts.split(","))):
+        first, _, last = chunk.partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            raise ValueError(f"DFDC parts {parts!r}: expected numbers or ranges like 0-34.")
+        numbers.extend(range(int(first), int(last or first) + 1))
+    return numbers
+
+
 def _parts(root: Path) -> dict[int, Path]:
     parts = {}
     for folder in root.iterdir():
@@ -60,15 +75,16 @@ def _read_metadata(folder: Path) -> dict[str, dict]:
 
 def dfdc_index(
     root: str | os.PathLike,
-    train_parts: Iterable[int] = range(0, 35),
-    val_parts: Iterable[int] = range(35, 40),
-    test_parts: Iterable[int] = range(40, 50),
+    train_parts: Iterable[int] | str = "0-34",
+    val_parts: Iterable[int] | str = "35-39",
+    test_parts: Iterable[int] | str = "40-49",
 ) -> pd.DataFrame:
     """Index the DFDC training parts found under ``root``.
 
     Args:
         root: the folder holding the ``dfdc_train_part_<N>`` folders.
-        train_parts: part numbers for training (the paper: 0-34).
+        train_parts: part numbers for training (the paper: 0-34), as a list or a string
+            of ranges (``"0-34"``, ``"0-3,7"``).
         val_parts: part numbers for validation (35-39).
         test_parts: part numbers for testing (40-49).
 
@@ -84,7 +100,7 @@ def dfdc_index(
     require_dir(root, "DFDC root", _LAYOUT_HINT)
     split_of = {}
     for split, numbers in (("train", train_parts), ("val", val_parts), ("test", test_parts)):
-        for number in numbers:
+        for number in parse_parts(numbers):
             if number in split_of:
                 raise ValueError(
                     f"DFDC part {number} is given to both {split_of[number]} and {split}."

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from datamodules.indexes.common import DatasetLayoutError, originals_crossing_splits
-from datamodules.indexes.dfdc import dfdc_index
+from datamodules.indexes.dfdc import dfdc_index, parse_parts
 
 
 def write_part(root, number, originals=2, fakes_per_original=2, missing=()):
@@ -65,3 +65,10 @@ def test_wrong_layouts(tmp_path, dfdc_root):
     (dfdc_root / "dfdc_train_part_0" / "metadata.json").unlink()
     with pytest.raises(DatasetLayoutError, match="metadata.json"):
         dfdc_index(dfdc_root)
+
+
+def test_part_ranges():
+    assert parse_parts("0-3,7") == [0, 1, 2, 3, 7]
+    assert parse_parts([5, 6]) == [5, 6] and parse_parts(9) == [9]
+    with pytest.raises(ValueError, match="ranges like 0-34"):
+        parse_parts("a-b")
