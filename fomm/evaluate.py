@@ -193,7 +193,8 @@ def dataset_videos(
 ) -> tuple[int, Iterator[TestVideo]]:
     """The test split of a FOMM data config (a DataModule with a ``test_set``).
 
-    Videos named in ``done`` are not read (a resumed run).
+    Videos named in ``done`` are not read (a resumed run). ``fps`` is used for the
+    written videos where the files store no frame rate (png strips, frame folders).
     """
     datamodule = hydra.utils.instantiate(data_cfg)
     datamodule.prepare_data()
@@ -208,7 +209,8 @@ def dataset_videos(
             if "video" not in sample:
                 skipped.extend(sample.get("skipped", [sample["name"]]))
                 continue
-            yield TestVideo(sample["name"], sample["video"], fps)
+            stored_fps = test_set.videos.metas[index].fps
+            yield TestVideo(sample["name"], sample["video"], stored_fps or fps)
 
     return len(test_set), generate()
 

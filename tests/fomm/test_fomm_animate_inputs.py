@@ -1,6 +1,3 @@
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -95,16 +92,13 @@ def test_devices_resolve_and_impossible_ones_are_explained():
             resolve_device("cuda")
 
 
-def test_exit_on_input_error_prints_one_line_and_exits_2(tmp_path):
-    script = tmp_path / "cli.py"
-    script.write_text(
-        "from fomm.media import InputError, exit_on_input_error\n"
-        "@exit_on_input_error\n"
-        "def main():\n"
-        "    raise InputError('video x.mp4 does not exist; check driving_video=')\n"
-        "main()\n"
-    )
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
-    assert done.returncode == 2
-    assert done.stderr.strip() == "error: video x.mp4 does not exist; check driving_video="
+def test_exit_on_input_error_prints_one_line_and_exits_2(capsys):
+    @exit_on_input_error
+    def main():
+        raise InputError("video x.mp4 does not exist; check driving_video=")
+
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == "error: video x.mp4 does not exist; check driving_video=\n"
     assert exit_on_input_error(lambda: 3)() == 3

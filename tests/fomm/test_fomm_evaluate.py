@@ -135,3 +135,30 @@ def test_evaluate_without_data_or_videos_says_what_to_pass(model_files, tmp_path
     cfg = make_cfg([f"checkpoint={checkpoint}", f"config={config}", f"output_dir={tmp_path}"])
     with pytest.raises(InputError, match="data=<dataset config>"):
         evaluate(cfg)
+
+
+def test_evaluate_the_test_split_of_a_data_config(model_files, tmp_path):
+    checkpoint, config = model_files
+    cfg = make_cfg(
+        [
+            f"checkpoint={checkpoint}",
+            f"config={config}",
+            "data=embedded",
+            f"paths.data_dir={tmp_path / 'data'}",
+            "data.train_identities=1",
+            "data.test_identities=2",
+            "data.train_videos_per_identity=1",
+            "data.test_videos_per_identity=1",
+            "data.num_frames=5",
+            "data.num_workers=0",
+            "data.probe_workers=1",
+            f"output_dir={tmp_path / 'eval'}",
+            "device=cpu",
+            "progress=false",
+        ]
+    )
+    summary = evaluate(cfg)
+    assert summary["videos"] == 2 and summary["frames"] == 10
+    table = pd.read_csv(tmp_path / "eval" / "reconstruction.csv")
+    info = probe(tmp_path / "eval" / "videos" / f"{table.video[0]}.mp4")
+    assert (info["frames"], info["fps"], info["width"]) == (5, 25, 64)
