@@ -47,7 +47,7 @@ from tqdm import tqdm
 from datamodules.face_detection import FaceDetector, MTCNNDetector
 from datamodules.video_io import UnreadableVideoError
 from fakedetect.extraction_log import ExtractionLog, list_videos
-from fakedetect.faces import MARGIN, CropSettings, VideoFaces, faces_of_video
+from fakedetect.faces import MARGIN, CropSettings, faces_of_video
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,6 @@ class VideoResult:
     height: int = 0
     width: int = 0
     message: str = ""
-    faces: VideoFaces | None = None
 
     def status_row(self) -> dict[str, Any]:
         """The row of ``videos.csv``."""
@@ -100,7 +99,6 @@ def process_video(
     settings: CropSettings,
     jpeg_quality: int = 95,
     decode_threads: int = 1,
-    keep_in_memory: bool = False,
 ) -> VideoResult:
     """Extract one video into ``output_dir/crops/<video>/`` and describe the result."""
     try:
@@ -144,7 +142,6 @@ def process_video(
         height=found.frame_size[0],
         width=found.frame_size[1],
         message=message,
-        faces=found if keep_in_memory else None,
     )
 
 
@@ -231,7 +228,6 @@ def extract_faces(
     root: str | os.PathLike | None = None,
     overwrite: bool = False,
     progress: bool = True,
-    keep_in_memory: bool = False,
     on_video: Callable[[VideoResult], None] | None = None,
 ) -> pd.DataFrame:
     """Extract the faces of many videos into ``output_dir`` (resumable) and return ``faces.csv``.
@@ -255,8 +251,6 @@ def extract_faces(
             index CSV's folder, or the working directory for a DataFrame).
         overwrite: start over, deleting the tables of an earlier extraction.
         progress: show a progress bar.
-        keep_in_memory: also hand the frames' faces and crops to ``on_video``
-            (``VideoResult.faces``), so a caller can use them without reading the JPEGs.
         on_video: called in this process with each video's result once it is recorded
             on disk, while the workers go on with the next videos (prediction scores
             a video there, overlapping the network with decoding and detection).
@@ -275,7 +269,6 @@ def extract_faces(
         "settings": settings,
         "jpeg_quality": jpeg_quality,
         "decode_threads": decode_threads,
-        "keep_in_memory": keep_in_memory,
     }
     jobs = list(zip(todo["video"], todo["path"], strict=True))
     bar = tqdm(total=len(jobs), desc="Extracting faces", unit="video", disable=not progress)

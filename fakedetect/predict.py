@@ -1,0 +1,278 @@
+"""Is this video fake? ``python -m fakedetect.predict videos=PATH checkpoint=PATH output=DIR``.
+
+``videos`` is a video, a folder of videos or a video index CSV; ``checkpoint`` one of our
+``.ckpt`` files or the paper's ``.pth`` weights (with ``architecture=...`` or inferred),
+or a list of them (``checkpoint=[a.ckpt,b.pth]``): an ensemble that averages the logits.
+The faces are extracted into ``DIR/faces`` (a rerun reuses them) by worker processes while
+this process scores the videos already extracted. Written:
+
+- ``DIR/videos.csv``: ``video, score, label, frames_scored`` (label ``fake`` when the score
+  reaches ``threshold``, ``real`` below, ``no face`` / ``unreadable`` when nothing could be
+  scored), then ``frames_sampled``, one ``score_<model>`` per member and ``path``;
+- ``DIR/frames.csv``: ``video, frame, face_rank, logit`` (the ensemble's) and one
+  ``logit_<model>`` per member;
+- with ``attention_video=true``, ``DIR/attention/<video>.mp4``: every scored face beside
+  its attention heat map (attention models only).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import hydra
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from fakedetect.extract import VideoResult, extract_faces
+from fakedetect.extraction_log import ExtractionLog, list_videos
+from fakedetect.overlay import write_attention_video
+from fakedetect.scoring import VideoScore, VideoScorer, video_score
+
+log = logging.getLogger(__name__)
+
+
+def _read_crops(faces_dir: Path, rows: pd.DataFrame) -> list[np.ndarray]:
+    crops = []
+    for path in rows["path"]:
+        image = cv2.imread(str(faces_dir / path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(
+                f"Face crop {faces_dir / path} is missing or unreadable; delete {faces_dir} "
+                "to extract the faces again."
+            )
+        crops.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    return crops
+
+
+def score_extracted(
+    scorer: VideoScorer, faces_dir: Path, rows: pd.DataFrame, sampled: int
+) -> VideoScore:
+    """Score the saved crops of one video (its rows of ``faces.csv``)."""
+    rows = rows[rows["face_rank"] < (scorer.settings.faces_per_frame or math.inf)]
+    rows = rows.sort_values(["frame", "face_rank"])
+    logits = scorer.score_crops(_read_crops(faces_dir, rows)) if len(rows) else None
+    if logits is None:
+        logits = np.zeros((0, len(scorer.models)), np.float32)
+    table = scorer.faces_table(rows["frame"].tolist(), rows["face_rank"].tolist(), logits)
+    return scorer.score_table(table, sampled)
+
+
+def run_prediction(
+    scorer: VideoScorer,
+    videos: pd.DataFrame | str | os.PathLike,
+    output: str | os.PathLike,
+    threshold: float = 0.5,
+    workers: int = 1,
+    attention_video: bool = False,
+    attention_model: str | None = None,
+    attention_fps: float = 4.0,
+    root: str | os.PathLike | None = None,
+    progress: bool = True,
+    show_table: bool = True,
+) -> pd.DataFrame:
+    """Extract, score and tabulate videos; return the ``videos.csv`` table.
+
+    Args:
+        scorer: the networks and the face pipeline settings.
+        videos: a video, a folder, an index CSV, or an index DataFrame.
+        output: the output folder.
+        threshold: score from which a video is labelled fake.
+        workers: face-extraction processes (0: extract in this process, no overlap).
+        attention_video: write an attention-overlay mp4 per video.
+        attention_model: which member draws the overlay (default: the first attention one).
+        attention_fps: frame rate of the overlay videos.
+        root: what relative paths of an index are relative to.
+        progress: show the extraction progress bar.
+        show_table: print the results table.
+    """
+    output = Path(output)
+    faces_dir = output / "faces"
+    table = list_videos(videos, root)
+    scores: dict[str, VideoScore] = {}
+    failures: dict[str, str] = {}
+
+    def on_video(result: VideoResult) -> None:
+        if result.status == "unreadable":
+            failures[result.video] = result.message
+            return
+        rows = pd.DataFrame(result.rows, columns=["video", "frame", "path", "face_rank"])
+        scores[result.video] = score_extracted(scorer, faces_dir, rows, result.frames_sampled)
+
+    extract_faces(
+        table,
+        faces_dir,
+        detector=scorer.detector_source,
+        **asdict(scorer.settings),
+        workers=workers,
+        progress=progress,
+        on_video=on_video,
+    )
+    status = ExtractionLog.read_status(faces_dir).set_index("video")
+    earlier = [
+        v for v in table["video"] if v not in scores and v not in failures and v in status.index
+    ]
+    if earlier:
+        faces = ExtractionLog.read_faces(faces_dir)
+        by_video = dict(tuple(faces[faces["video"].isin(earlier)].groupby("video")))
+        for video in earlier:
+            rows = by_video.get(video, faces.iloc[:0])
+            scores[video] = score_extracted(
+                scorer, faces_dir, rows, int(status.loc[video, "frames_sampled"])
+            )
+    videos_table, frames_table = _tables(scorer, table, scores, failures, threshold)
+    output.mkdir(parents=True, exist_ok=True)
+    videos_table.to_csv(output / "videos.csv", index=False)
+    frames_table.to_csv(output / "frames.csv", index=False)
+    if attention_video:
+        _attention_videos(
+            scorer, faces_dir, output / "attention", scores, attention_model, attention_fps
+        )
+    if show_table:
+        print_results(videos_table, threshold)
+    log.info("Wrote %s and %s", output / "videos.csv", output / "frames.csv")
+    return videos_table
+
+
+def _tables(
+    scorer: VideoScorer,
+    table: pd.DataFrame,
+    scores: dict[str, VideoScore],
+    failures: dict[str, str],
+    threshold: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, frames = [], []
+    for video, path in zip(table["video"], table["path"], strict=True):
+        result = scores.get(video)
+        row: dict[str, Any] = {"video": video}
+        if result is None:
+            row.update(score=float("nan"), label="unreadable", frames_scored=0, frames_sampled=0)
+        else:
+            row.update(
+                score=result.score,
+                label=result.label(threshold),
+                frames_scored=result.frames_scored,
+                frames_sampled=result.frames_sampled,
+            )
+            for name in scorer.model_names:
+                row[f"score_{name}"] = video_score(result.faces[f"logit_{name}"].to_numpy())
+            if not result.faces.empty:
+                frames.append(result.faces.assign(video=video))
+        row["path"] = path
+        row["message"] = failures.get(video, "")
+        rows.append(row)
+    frame_columns = ["video", "frame", "face_rank", "logit"] + [
+        f"logit_{n}" for n in scorer.model_names
+    ]
+    frames_table = (
+        pd.concat(frames, ignore_index=True)[frame_columns]
+        if frames
+        else pd.DataFrame(columns=frame_columns)
+    )
+    return pd.DataFrame(rows), frames_table
+
+
+def _attention_videos(
+    scorer: VideoScorer,
+    faces_dir: Path,
+    folder: Path,
+    scores: dict[str, VideoScore],
+    model: str | None,
+    fps: float,
+) -> None:
+    faces = ExtractionLog.read_faces(faces_dir)
+    written = 0
+    for video, result in scores.items():
+        if result.faces.empty:
+            continue
+        rows = faces[faces["video"] == video].merge(result.faces[["frame", "face_rank", "logit"]])
+        rows = rows.sort_values(["frame", "face_rank"])
+        crops = _read_crops(faces_dir, rows)
+        try:
+            maps = scorer.attention_maps(crops, model)
+        except ValueError as error:
+            log.warning("No attention videos: %s", error)
+            return
+        write_attention_video(
+            folder / f"{video}.mp4",
+            crops,
+            maps,
+            rows["frame"].tolist(),
+            rows["logit"].tolist(),
+            fps,
+            scorer.settings.size,
+        )
+        written += 1
+    log.info("Wrote %d attention videos to %s", written, folder)
+
+
+def print_results(videos: pd.DataFrame, threshold: float) -> None:
+    """Print the verdicts as a table: one line per video, also for those without a face."""
+    table = Table(title=f"Deepfake scores (fake when score >= {threshold})")
+    for column in ("video", "score", "label", "frames scored"):
+        table.add_column(
+            column, justify="right" if column in ("score", "frames scored") else "left"
+        )
+    styles = {"fake": "bold red", "real": "green", "no face": "yellow", "unreadable": "magenta"}
+    for row in videos.itertuples():
+        score = "-" if math.isnan(row.score) else f"{row.score:.3f}"
+        scored = f"{row.frames_scored}/{row.frames_sampled}"
+        label = (
+            row.label if row.label not in ("no face", "unreadable") else f"{row.label} (not scored)"
+        )
+        table.add_row(row.video, score, f"[{styles[row.label]}]{label}[/]", scored)
+    Console().print(table)
+    counts = videos["label"].value_counts().to_dict()
+    Console().print(", ".join(f"{count} {label}" for label, count in sorted(counts.items())))
+
+
+def _as_plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    """``python -m fakedetect.predict videos=PATH checkpoint=PATH output=DIR [...]``."""
+    if not cfg.get("videos") or not cfg.get("output"):
+        raise ValueError("Give videos=PATH (a video, a folder or an index CSV) and output=DIR.")
+    checkpoint = _as_plain(cfg.checkpoint)
+    detector: Mapping[str, Any] = _as_plain(cfg.detector)
+    scorer = VideoScorer.from_checkpoints(
+        checkpoint,
+        architecture=cfg.architecture,
+        detector=detector,
+        frames_per_video=cfg.frames_per_video,
+        policy=cfg.policy,
+        size=cfg.size,
+        margin=cfg.margin,
+        faces_per_frame=cfg.faces_per_frame,
+        device=cfg.device,
+        precision=cfg.precision,
+        channels_last=cfg.channels_last,
+        batch_size=cfg.batch_size,
+    )
+    run_prediction(
+        scorer,
+        cfg.videos,
+        cfg.output,
+        threshold=cfg.threshold,
+        workers=cfg.workers,
+        attention_video=cfg.attention_video,
+        attention_model=cfg.attention_model,
+        attention_fps=cfg.attention_fps,
+        root=cfg.root,
+        progress=cfg.progress,
+    )
+
+
+if __name__ == "__main__":
+    main()
