@@ -130,8 +130,18 @@ def natural_key(name: str) -> list[Any]:
 
 
 def load_image(path: Path) -> np.ndarray:
-    """Decode an image file to RGB uint8, raising :class:`UnreadableVideoError` on failure."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """Decode an image file to RGB uint8, raising :class:`UnreadableVideoError` on failure.
+
+    OpenCV's own error lines are silenced while decoding: a bad file is reported once, by
+    the dataset's skip warning, not on every read of it.
+    """
+    logging = cv2.utils.logging
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    finally:
+        logging.setLogLevel(previous)
     if image is None:
         raise UnreadableVideoError(path, "the image cannot be decoded (corrupt or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

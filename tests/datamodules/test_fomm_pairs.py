@@ -217,3 +217,14 @@ def test_loader_workers_read_in_their_own_processes(mixed_dataset):
     batches = list(module.train_dataloader())
     assert len(batches) == 4
     assert all(b["source"].shape == (3, 3, SIZE, SIZE) for b in batches)
+
+
+def test_augmentation_rejects_unknown_or_invalid_parameters():
+    with pytest.raises(ValueError, match="unknown keys"):
+        FOMMAugmentation(flip_param={"vertical_flip": True})
+    with pytest.raises(ValueError, match="must be in"):
+        FOMMAugmentation(jitter_param={"hue": 0.7})
+    rotated = FOMMAugmentation(rotation_param={"degrees": 30})(
+        torch.rand(2, 3, SIZE, SIZE), np.random.default_rng(0)
+    )
+    assert rotated.shape == (2, 3, SIZE, SIZE)
