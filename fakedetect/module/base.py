@@ -120,8 +120,9 @@ class DetectorModuleBase(pl.LightningModule):
         result = scores.compute()
         scores.reset()
         metrics = result["metrics"]
-        self.log(f"{stage}/loss", metrics["logloss_frame"])
-        self.log_dict({f"{stage}/{name}": value for name, value in metrics.items()})
+        # The values are already gathered across processes; sync_dist only averages equal values.
+        self.log(f"{stage}/loss", metrics["logloss_frame"], sync_dist=True)
+        self.log_dict({f"{stage}/{name}": value for name, value in metrics.items()}, sync_dist=True)
         return result
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -143,7 +144,9 @@ class DetectorModuleBase(pl.LightningModule):
         self._write_tables(result, names)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
-        """Face logits with their video ids and frames."""
+        """Face logits with their video ids and frames (empty where every crop was unreadable)."""
+        if "image" not in batch:
+            return {"video": [], "frame": torch.zeros(0, dtype=torch.long), "logit": torch.zeros(0)}
         return {"video": batch["video"], "frame": batch["frame"], "logit": self(batch["image"])}
 
     def _gather_video_names(self) -> dict[int, str]:

@@ -68,7 +68,7 @@ class BinaryDetectorModule(DetectorModuleBase):
         loss = F.binary_cross_entropy_with_logits(logits, batch["label"])
         self.train_auc.update(torch.sigmoid(logits.detach()), batch["label"].long())
         size = len(batch["label"])
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log("train/loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
         self.log("train/auc_frame", self.train_auc, on_step=False, on_epoch=True, batch_size=size)
         return loss
 

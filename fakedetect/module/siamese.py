@@ -187,7 +187,7 @@ class SiameseDetectorModule(DetectorModuleBase):
         self.manual_backward(loss)
         optimizer.step()
         name = "train/triplet_loss" if triplet else "train/loss"
-        self.log(name, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log(name, loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -205,8 +205,8 @@ class SiameseDetectorModule(DetectorModuleBase):
         else:
             value, index = self.val_triplet_loss.compute(), 0
             self.val_triplet_loss.reset()
-            self.log("val/triplet_loss", value)
-            self.log("val/loss", math.nan)
+            self.log("val/triplet_loss", value, sync_dist=True)
+            self.log("val/loss", math.nan, sync_dist=True)
             if not self.trainer.sanity_checking and float(value) < self.best_triplet_loss:
                 self.best_triplet_loss = float(value)
                 state = self.net.feature_extractor.state_dict()

@@ -166,5 +166,7 @@ def test_detect_tiny_binary_training_lowers_the_loss(detector_cfg):
     train.train(cfg)
     logged = pd.read_csv(f"{cfg.paths.output_dir}/csv/metrics.csv")
     losses = logged["train/loss_epoch"].dropna().tolist()
+    print("train/loss per epoch:", [round(loss, 3) for loss in losses])
+    print("val/auc_frame per epoch:", logged["val/auc_frame"].dropna().round(3).tolist())
     assert len(losses) == 4
     assert losses[-1] < 0.5 * losses[0]
