@@ -4,7 +4,8 @@
 videos (:mod:`datamodules.synthetic_faces`) into ``<data_dir>/embedded`` in the
 layout of a real FOMM dataset (``train/`` and ``test/`` with ``ID#video.mp4``
 files; test identities never appear in train), and from then on it is read like
-any other dataset. Generation is deterministic for a given spec and takes a few
+any other dataset. A given spec always renders the same frames (the encoded bytes
+can differ slightly: multithreaded libx264 is not bit-exact); generation takes a few
 seconds. A ``manifest.json`` written last records the spec and every file's size;
 a folder whose manifest is missing, stale or contradicted by the files is
 rebuilt, never trusted. The new copy is built in a temporary folder and renamed
