@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import logging
 import pickle
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,12 +73,17 @@ def safe_load(path: str | Path, trust_pickle: bool = False, map_location: Any = 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if not _looks_like_torch_file(path):
+        raise ValueError(
+            f"{path} is not a PyTorch checkpoint file (neither a torch.save zip archive nor a "
+            "pickle); pass the *.pth.tar or .ckpt file"
+        )
     try:
         with torch.serialization.safe_globals(_SAFE_GLOBALS):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights_only" not in str(error).lower() and "weights only" not in str(error).lower():
-            raise ValueError(f"{path} is not a PyTorch checkpoint file ({error})") from error
+        if "Unsupported global" not in str(error):
+            raise ValueError(f"{path} is not a readable PyTorch checkpoint ({error})") from error
         if not trust_pickle:
             raise UntrustedCheckpointError(
                 f"{path} holds Python objects beyond tensors and plain containers, and loading "
@@ -89,6 +95,14 @@ def safe_load(path: str | Path, trust_pickle: bool = False, map_location: Any = 
         return torch.load(path, map_location=map_location, weights_only=False)
     except (RuntimeError, EOFError, OSError) as error:
         raise ValueError(f"{path} is not a readable PyTorch checkpoint ({error})") from error
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """A ``torch.save`` zip archive, or a legacy pickle (protocol byte 0x80 first)."""
+    if zipfile.is_zipfile(path):
+        return True
+    with path.open("rb") as handle:
+        return handle.read(1) == b"\x80"
 
 
 def read_official_config(config_path: str | Path) -> dict[str, Any]:

@@ -89,8 +89,9 @@ class FOMMLitModule(pl.LightningModule):
         train_params: the official ``train_params`` entries the step uses: ``scales``,
             ``loss_weights``, ``transform_params``, ``lr_*``, ``epoch_milestones``
             (epochs, repeats and batch size live in the trainer and data configs).
-        perceptual_network: ``pretrained`` (ImageNet VGG19) and ``weights_path`` (a local
-            copy of torchvision's VGG19 weights) for the perceptual loss.
+        perceptual_network: the perceptual loss's ``network`` (``vgg19``, or ``pixels`` for
+            an L1 image pyramid), ``pretrained`` (ImageNet VGG19) and ``weights_path`` (a
+            local copy of torchvision's VGG19 weights).
         monitor: the validation metric the best checkpoint is chosen by.
         monitor_mode: ``min`` or ``max``.
         init_from: an official ``.pth.tar`` or our ``.ckpt`` to initialise the weights from
@@ -139,6 +140,7 @@ class FOMMLitModule(pl.LightningModule):
         self.perceptual = PerceptualPyramidLoss(
             train_params["scales"],
             weights["perceptual"],
+            network=perceptual_network.get("network", "vgg19"),
             pretrained=perceptual_network.get("pretrained", True),
             weights_path=perceptual_network.get("weights_path"),
         )
@@ -349,7 +351,8 @@ class FOMMLitModule(pl.LightningModule):
         for logger in self.loggers:
             kind = type(logger).__name__
             if kind == "WandbLogger":
-                logger.log_image(key=tag, images=[image.permute(1, 2, 0).numpy()], step=step)
+                pixels = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+                logger.log_image(key=tag, images=[pixels], step=step)
             elif kind == "TensorBoardLogger":
                 logger.experiment.add_image(tag, image, step)
             else:
@@ -363,11 +366,19 @@ class FOMMLitModule(pl.LightningModule):
 
     # --------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Leave the fixed VGG out, and record what an official-format export needs."""
+        """Leave the fixed VGG out, record what an official export needs, keep it loadable.
+
+        Hyper-parameters that Hydra handed over as DictConfig/ListConfig (the datamodule's)
+        are stored as plain containers, so ``torch.load(weights_only=True)`` (which
+        ``trainer.test(ckpt_path=...)`` and :func:`fomm.checkpoint.load_fomm` use) reads them.
+        """
         state = checkpoint["state_dict"]
         for key in [k for k in state if k.startswith(_VGG_PREFIX)]:
             del state[key]
         checkpoint["fomm_meta"] = self._run_meta()
+        for key in ("hyper_parameters", "datamodule_hyper_parameters"):
+            if isinstance(checkpoint.get(key), dict):
+                checkpoint[key] = plain_container(checkpoint[key])
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Put this module's own VGG weights back so strict loading sees every key."""

@@ -19,9 +19,14 @@ class PerceptualPyramidLoss(nn.Module):
     the last non-zero weight are computed, and the target's activations are computed
     without a graph: neither changes the value.
 
+    ``network: pixels`` replaces VGG by the identity: an L1 loss on the image pyramid
+    itself, with one weight. It needs no weights and is far cheaper, but it is not the
+    paper's loss (it trains blurrier images); the tiny config uses it (docs/fomm.md).
+
     Args:
         scales: pyramid scales (``train_params.scales``).
-        layer_weights: one weight per VGG stage, at most five.
+        layer_weights: one weight per VGG stage, at most five (one for ``pixels``).
+        network: ``vgg19`` (the paper) or ``pixels``.
         pretrained: ImageNet VGG19 weights (see :mod:`fomm.losses.vgg`).
         weights_path: a local VGG19 weights file, preferred over the download.
     """
@@ -30,26 +35,37 @@ class PerceptualPyramidLoss(nn.Module):
         self,
         scales: Sequence[float],
         layer_weights: Sequence[float],
+        network: str = "vgg19",
         pretrained: bool = True,
         weights_path: str | None = None,
     ) -> None:
         super().__init__()
-        if len(layer_weights) > 5:
+        if network not in ("vgg19", "pixels"):
+            raise ValueError(f"perceptual network must be 'vgg19' or 'pixels', got {network!r}")
+        limit = 5 if network == "vgg19" else 1
+        if len(layer_weights) > limit:
             raise ValueError(
-                f"loss_weights.perceptual has {len(layer_weights)} entries; VGG19 gives five "
-                "(relu1_1 ... relu5_1)"
+                f"loss_weights.perceptual has {len(layer_weights)} entries; the {network} "
+                f"perceptual network gives {limit} (VGG19: relu1_1 ... relu5_1)"
             )
+        self.network = network
         self.scales = [scale_key(s) for s in scales]
         self.layer_weights = [float(w) for w in layer_weights]
         used = [i for i, w in enumerate(self.layer_weights) if w != 0]
         self.vgg = (
-            Vgg19Features(pretrained, weights_path, num_slices=used[-1] + 1) if used else None
+            Vgg19Features(pretrained, weights_path, num_slices=used[-1] + 1)
+            if used and network == "vgg19"
+            else None
         )
+        self._enabled = bool(used)
 
     @property
     def enabled(self) -> bool:
         """Whether any layer weight is non-zero."""
-        return self.vgg is not None
+        return self._enabled
+
+    def _features(self, image: Tensor) -> list[Tensor]:
+        return [image] if self.vgg is None else self.vgg(image)
 
     def forward(
         self, pyramid_generated: dict[str, Tensor], pyramid_real: dict[str, Tensor]
@@ -57,13 +73,13 @@ class PerceptualPyramidLoss(nn.Module):
         """Return the weighted loss (a scalar); zero when every weight is zero."""
         reference = pyramid_generated["prediction_" + self.scales[0]]
         total = reference.new_zeros((), dtype=torch.float32)
-        if self.vgg is None:
+        if not self.enabled:
             return total
         for scale in self.scales:
             key = "prediction_" + scale
-            generated = self.vgg(pyramid_generated[key])
+            generated = self._features(pyramid_generated[key])
             with torch.no_grad():
-                real = self.vgg(pyramid_real[key])
+                real = self._features(pyramid_real[key])
             for weight, gen_act, real_act in zip(self.layer_weights, generated, real, strict=False):
                 if weight != 0:
                     total = total + weight * (gen_act.float() - real_act.float()).abs().mean()

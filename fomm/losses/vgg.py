@@ -21,10 +21,28 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 RANDOM_INIT_SEED = 0
 
 
-def _vgg19_features() -> nn.Sequential:
-    from torchvision.models import vgg19
+# VGG19 ("E") up to relu5_1: conv widths, "M" for 2x2 max pooling.
+_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512)
 
-    return vgg19(weights=None).features[: _SLICE_ENDS[-1]]
+
+def _vgg19_features(num_layers: int) -> nn.Sequential:
+    """The layers of torchvision's ``vgg19().features[:num_layers]``: same names and init.
+
+    Built here rather than through ``vgg19()`` because that also initialises the 120M
+    classifier weights, which takes seconds and is thrown away.
+    """
+    layers: list[nn.Module] = []
+    channels = 3
+    for entry in _LAYOUT:
+        if entry == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            conv = nn.Conv2d(channels, int(entry), kernel_size=3, padding=1)
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+            layers += [conv, nn.ReLU(inplace=True)]
+            channels = int(entry)
+    return nn.Sequential(*layers[:num_layers])
 
 
 def _load_features_state(path: Path) -> dict[str, Tensor]:
@@ -68,11 +86,7 @@ def _download_state() -> dict[str, Tensor]:
             "model.perceptual_network.pretrained=false for a randomly initialised VGG19 "
             "(a weaker loss than the paper's)."
         ) from error
-    return {
-        k[len("features.") :]: v
-        for k, v in state.items()
-        if k.startswith("features.") and int(k.split(".")[1]) < _SLICE_ENDS[-1]
-    }
+    return {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
 
 
 class Vgg19Features(nn.Module):
@@ -91,19 +105,25 @@ class Vgg19Features(nn.Module):
         super().__init__()
         if not 1 <= num_slices <= len(_SLICE_ENDS):
             raise ValueError(f"num_slices must be in 1..5, got {num_slices}")
+        self.ends = _SLICE_ENDS[:num_slices]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_INIT_SEED)
-            features = _vgg19_features()
+            self.features = _vgg19_features(self.ends[-1])
+        state = None
         if weights_path:
-            features.load_state_dict(_load_features_state(Path(weights_path)))
+            state = _load_features_state(Path(weights_path))
         elif pretrained:
-            features.load_state_dict(_download_state())
-        self.pretrained = bool(weights_path) or pretrained
-        starts = (0, *_SLICE_ENDS[:-1])
-        self.slices = nn.ModuleList(
-            features[start:end]
-            for start, end in zip(starts, _SLICE_ENDS[:num_slices], strict=False)
-        )
+            state = _download_state()
+        if state is not None:
+            own = self.features.state_dict()
+            wrong = [k for k in own if k not in state or state[k].shape != own[k].shape]
+            if wrong:
+                raise ValueError(
+                    f"the VGG19 weights ({weights_path or 'download'}) lack or mis-shape "
+                    f"{wrong[:4]}; use torchvision's vgg19-dcbb9e9d.pth"
+                )
+            self.features.load_state_dict({k: state[k] for k in own})
+        self.pretrained = state is not None
         self.register_buffer(
             "mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False
         )
@@ -115,7 +135,8 @@ class Vgg19Features(nn.Module):
         """Return the activations of the first ``num_slices`` stages for images in [0, 1]."""
         out = (x - self.mean) / self.std
         activations = []
-        for stage in self.slices:
-            out = stage(out)
-            activations.append(out)
+        for index, layer in enumerate(self.features, start=1):
+            out = layer(out)
+            if index in self.ends:
+                activations.append(out)
         return activations
