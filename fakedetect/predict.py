@@ -29,6 +29,7 @@ import cv2
 import hydra
 import numpy as np
 import pandas as pd
+import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
@@ -244,6 +245,8 @@ def main(cfg: DictConfig) -> None:
     """``python -m fakedetect.predict videos=PATH checkpoint=PATH output=DIR [...]``."""
     if not cfg.get("videos") or not cfg.get("output"):
         raise ValueError("Give videos=PATH (a video, a folder or an index CSV) and output=DIR.")
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
     checkpoint = _as_plain(cfg.checkpoint)
     detector: Mapping[str, Any] = _as_plain(cfg.detector)
     scorer = VideoScorer.from_checkpoints(

@@ -1,0 +1,173 @@
+"""Throughput of the deepfake detector: networks in faces/s, the whole predict pipeline in videos/s.
+
+1. EfficientNetB4 and EfficientNetAutoAttB4 at 224 px on random weights (no download), batch
+   of 32 faces: fp32, fp32 + channels_last, bf16 autocast + channels_last.
+2. ``fakedetect.predict`` end to end (extraction worker decoding and detecting while this
+   process scores, 32 frames per video, MTCNN, EfficientNetAutoAttB4) on a folder of real
+   videos: seconds per video, the share of sampled frames with a face, and the time split
+   (decode, detect, network) from a sequential pass over the same videos.
+
+The paper's budget: 4000 videos in 9 hours on one P100, 8.1 s a video end to end.
+
+    python benchmarks/detect_throughput.py [--videos DIR] [--repeats 3] [--precision auto]
+
+Every figure is the best of ``--repeats`` runs (other work on the machine slows single runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from datamodules.face_detection import MTCNNDetector
+from datamodules.mtcnn import bf16_is_fast
+from datamodules.video_io import open_video
+from fakedetect.extraction_log import ExtractionLog, list_videos
+from fakedetect.faces import CropSettings, crop_face, sample_indices
+from fakedetect.nets import EfficientNetAutoAttB4, EfficientNetB4
+from fakedetect.predict import run_prediction
+from fakedetect.scoring import VideoScorer
+
+DEFAULT_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "detect"
+PAPER_SECONDS_PER_VIDEO = 9 * 3600 / 4000
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def best_of(repeats: int, run) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def network_throughput(repeats: int, batch: int, size: int) -> None:
+    print(f"== Networks: faces/s at {size} px, batch {batch}, {torch.get_num_threads()} threads")
+    images = torch.randn(batch, 3, size, size)
+    modes = {
+        "fp32": (torch.contiguous_format, None),
+        "fp32 channels_last": (torch.channels_last, None),
+        "bf16 autocast channels_last": (torch.channels_last, torch.bfloat16),
+    }
+    for net_class in (EfficientNetB4, EfficientNetAutoAttB4):
+        net = net_class(pretrained=False).eval()
+        for mode, (memory, dtype) in modes.items():
+            model = net.to(memory_format=memory)
+            inputs = images.contiguous(memory_format=memory)
+
+            def run(model=model, inputs=inputs, dtype=dtype) -> None:
+                context = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
+                with torch.inference_mode(), context:
+                    model(inputs)
+
+            run()  # warm-up (oneDNN kernel selection)
+            seconds = best_of(repeats, run)
+            print(f"  {net_class.__name__:22s} {mode:28s} {batch / seconds:7.1f} faces/s")
+
+
+def time_split(
+    videos: pd.DataFrame, scorer: VideoScorer, settings: CropSettings
+) -> dict[str, float]:
+    """Seconds spent decoding, detecting (with cropping) and in the network, sequentially."""
+    totals = {"decode": 0.0, "detect": 0.0, "network": 0.0}
+    for path in videos["path"]:
+        start = time.perf_counter()
+        with open_video(path) as source:
+            indices = sample_indices(source.meta.num_frames, settings.frames_per_video)
+            frames = source.read(indices)
+        decoded = time.perf_counter()
+        faces = scorer.detector.detect(frames)
+        crops = [
+            crop_face(frame, found[0].box, settings.policy, settings.size, settings.margin)
+            for frame, found in zip(frames, faces, strict=True)
+            if found
+        ]
+        detected = time.perf_counter()
+        if crops:
+            scorer.score_crops(crops)
+        totals["decode"] += decoded - start
+        totals["detect"] += detected - decoded
+        totals["network"] += time.perf_counter() - detected
+    return totals
+
+
+def pipeline_throughput(folder: Path, repeats: int, precision: str, workers: int) -> None:
+    if not folder.is_dir():
+        print(f"== Pipeline: skipped, no video folder at {folder} (pass --videos DIR)")
+        return
+    videos = list_videos(folder)
+    count = len(videos)
+    print(f"== Pipeline: predict on {count} videos of {folder}, 32 frames each")
+    torch.manual_seed(0)
+    scorer = VideoScorer(
+        {"EfficientNetAutoAttB4": EfficientNetAutoAttB4(pretrained=False)},
+        detector=MTCNNDetector(device="cpu"),
+        precision=precision,
+    )
+    print(
+        f"  network precision: {scorer.dtype}, bf16 fast here: {bf16_is_fast(torch.device('cpu'))}"
+    )
+    found_rates, best, best_cpu = [], float("inf"), float("inf")
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as out:
+            start, start_cpu = time.perf_counter(), cpu_seconds()
+            run_prediction(scorer, videos, out, workers=workers, progress=False, show_table=False)
+            best = min(best, time.perf_counter() - start)
+            best_cpu = min(best_cpu, cpu_seconds() - start_cpu)
+            status = ExtractionLog.read_status(Path(out) / "faces")
+            found_rates.append(status["frames_with_face"].sum() / status["frames_sampled"].sum())
+    per_video = best / count
+    print(
+        f"  end to end (workers={workers}): {per_video:.2f} s/video, {1 / per_video:.3f} videos/s "
+        f"(best of {repeats}; paper budget {PAPER_SECONDS_PER_VIDEO:.1f} s/video)"
+    )
+    print(f"  CPU time: {best_cpu / count:.2f} CPU-s/video (all processes)")
+    print(f"  sampled frames with a face: {100 * min(found_rates):.1f}%")
+    split = min(
+        (time_split(videos, scorer, scorer.settings) for _ in range(repeats)),
+        key=lambda t: sum(t.values()),
+    )
+    print(
+        "  sequential split per video: "
+        + ", ".join(f"{name} {seconds / count:.2f} s" for name, seconds in split.items())
+        + f" (total {sum(split.values()) / count:.2f} s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--videos", type=Path, default=DEFAULT_VIDEOS, help="folder of real videos")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (best is kept)")
+    parser.add_argument("--batch", type=int, default=32, help="faces per forward pass")
+    parser.add_argument("--precision", default="auto", help="pipeline network: fp32, bf16, auto")
+    parser.add_argument("--workers", type=int, default=1, help="extraction processes")
+    parser.add_argument("--skip-networks", action="store_true")
+    parser.add_argument("--skip-pipeline", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    print(f"CPU threads: {torch.get_num_threads()}, CUDA: {torch.cuda.is_available()}")
+    if not args.skip_networks:
+        network_throughput(args.repeats, args.batch, 224)
+    if not args.skip_pipeline:
+        pipeline_throughput(args.videos, args.repeats, args.precision, args.workers)
+
+
+if __name__ == "__main__":
+    main()
