@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from datamodules.face_detection import FaceDetector, MTCNNDetector
 from datamodules.video_io import UnreadableVideoError
+from fakedetect.cli import exit_on_user_error
 from fakedetect.extraction_log import ExtractionLog, list_videos
 from fakedetect.faces import MARGIN, CropSettings, faces_of_video
 
@@ -286,6 +287,7 @@ def extract_faces(
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="extract")
+@exit_on_user_error
 def main(cfg: DictConfig) -> None:
     """``python -m fakedetect.extract videos=PATH output=DIR [detector=haar] [...]``."""
     if not cfg.get("videos") or not cfg.get("output"):

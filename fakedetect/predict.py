@@ -34,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from fakedetect.cli import exit_on_user_error
 from fakedetect.extract import VideoResult, extract_faces
 from fakedetect.extraction_log import ExtractionLog, list_videos
 from fakedetect.overlay import write_attention_video
@@ -241,6 +242,7 @@ def _as_plain(value: Any) -> Any:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+@exit_on_user_error
 def main(cfg: DictConfig) -> None:
     """``python -m fakedetect.predict videos=PATH checkpoint=PATH output=DIR [...]``."""
     if not cfg.get("videos") or not cfg.get("output"):

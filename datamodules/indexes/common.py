@@ -146,7 +146,10 @@ def run_cli(builder: Callable[..., pd.DataFrame], arguments: Sequence[str] | Non
             "[option=value ...]; options: see the docstring of "
             f"{builder.__module__}.{builder.__name__}"
         )
-    index = builder(**options)
+    try:
+        index = builder(**options)
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     index.to_csv(output, index=False)
     print(f"Wrote {len(index)} videos to {output}")

@@ -171,3 +171,13 @@ def test_a_killed_extraction_resumes(tmp_path):
     faces = ExtractionLog.read_faces(out)
     assert len(faces) == 5 * 24
     assert not faces.duplicated(["video", "frame", "face_rank"]).any()
+
+
+@pytest.mark.slow
+def test_command_line_errors_are_one_line(tmp_path):
+    command = [sys.executable, "-m", "fakedetect.extract", f"videos={tmp_path / 'nothing'}"]
+    command += [f"output={tmp_path / 'out'}", f"paths.log_dir={tmp_path / 'logs'}"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: videos=")
+    assert "Traceback" not in result.stderr
