@@ -9,6 +9,7 @@ Examples:
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import CSVLogger
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,24 @@ def _instantiate_list(group: DictConfig | None) -> list[Any]:
     ]
 
 
+def _adopt_csv_columns(loggers: list[Any]) -> None:
+    """Let CSV loggers of the main process know the columns already in their file.
+
+    Why: under ``ddp_spawn`` (``trainer=ddp_cpu``) the workers write ``metrics.csv``
+    during fit, so the main process's logger starts ``test`` unaware of those columns
+    and Lightning's CSV writer fails when it rewrites the header.
+    """
+    for lg in loggers:
+        if not isinstance(lg, CSVLogger):
+            continue
+        metrics_file = Path(lg.log_dir) / "metrics.csv"
+        if metrics_file.is_file():
+            with metrics_file.open(newline="") as handle:
+                header = next(csv.reader(handle), [])
+            writer = lg.experiment
+            writer.metrics_keys = sorted(set(writer.metrics_keys) | set(header))
+
+
 def resolve_ckpt_path(ckpt_path: str | None, cfg: DictConfig) -> str | None:
     """Turn ``ckpt_path=last`` into the newest ``last.ckpt`` of this task's runs.
 
@@ -81,7 +101,8 @@ def resolve_ckpt_path(ckpt_path: str | None, cfg: DictConfig) -> str | None:
     if own.is_file():
         return str(own)
     search_root = Path(cfg.paths.log_dir) / cfg.task_name
-    candidates = sorted(search_root.rglob("last*.ckpt"), key=lambda p: p.stat().st_mtime)
+    # Newest first by time; run folders are timestamped, so their names break ties.
+    candidates = sorted(search_root.rglob("last*.ckpt"), key=lambda p: (p.stat().st_mtime, str(p)))
     if not candidates:
         raise FileNotFoundError(
             f"ckpt_path=last found no last.ckpt under {search_root}; "
@@ -126,6 +147,7 @@ def train(cfg: DictConfig) -> float | None:
             best = (
                 trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             )
+            _adopt_csv_columns(loggers)
             trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
         if cfg.get("train", True):
             log.info("Outputs in %s", cfg.paths.output_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ import train  # noqa: E402,F401  (registers the config resolvers)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
+_RUN_NUMBERS = itertools.count()
 REFERENCE_DIR = Path(
     os.environ.get("DEEPFAKE_LAB_REFERENCE", ROOT.parent / "shared" / "reference")
 ).resolve()
@@ -39,13 +41,18 @@ def compose_config(overrides: list[str], tmp_path: Path) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    # As in a real run, each run writes to its own folder under <log_dir>/<task>/runs/.
+    output_dir = tmp_path / "logs" / cfg.task_name / "runs" / f"run{next(_RUN_NUMBERS):03d}"
+    data_dir = next(
+        (o.split("=", 1)[1] for o in overrides if o.startswith("paths.data_dir=")), None
+    )
     with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(tmp_path / "output")
+        cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.hydra.runtime.cwd = str(ROOT)
         cfg.hydra.job.num = 0
-        cfg.paths.output_dir = str(tmp_path / "output")
+        cfg.paths.output_dir = str(output_dir)
         cfg.paths.log_dir = str(tmp_path / "logs")
-        cfg.paths.data_dir = str(tmp_path / "data")
+        cfg.paths.data_dir = data_dir or str(tmp_path / "data")
     HydraConfig().set_config(cfg)
     Path(cfg.paths.output_dir).mkdir(parents=True, exist_ok=True)
     return cfg

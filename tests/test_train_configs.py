@@ -1,5 +1,7 @@
 """Every config group composes, and the documented command lines resolve to what they promise."""
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -82,7 +84,8 @@ def test_resolve_ckpt_path(make_cfg, tmp_path):
         resolve_ckpt_path(str(tmp_path / "nope.ckpt"), cfg)
     older = Path(cfg.paths.log_dir) / "train" / "runs" / "a" / "checkpoints" / "last.ckpt"
     newer = Path(cfg.paths.log_dir) / "train" / "runs" / "b" / "checkpoints" / "last.ckpt"
-    for path in (older, newer):
+    for age, path in ((200, older), (100, newer)):
         path.parent.mkdir(parents=True)
         path.write_bytes(b"")
+        os.utime(path, (time.time() - age, time.time() - age))
     assert resolve_ckpt_path("last", cfg) == str(newer)

@@ -60,21 +60,18 @@ def test_resume_from_last_continues_at_the_same_step(make_cfg, embedded_root, tm
     assert last.is_file()
     assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 4
 
-    # A new run (fresh output dir) with ckpt_path=last picks up the killed run's last.ckpt.
-    second, _, _ = _recorded_run(
-        make_cfg,
-        tmp_path / "again",
-        embedded_root,
-        max_steps=8,
-        extra=[f"paths.log_dir={cfg.paths.log_dir}", "ckpt_path=last"],
+    # A new run (its own output dir) with ckpt_path=last picks up the first run's last.ckpt.
+    second, cfg2, _ = _recorded_run(
+        make_cfg, tmp_path, embedded_root, max_steps=8, extra=["ckpt_path=last"]
     )
+    assert cfg2.paths.output_dir != cfg.paths.output_dir
     assert second["start_step"] == 4
     assert second["end_step"] == 8
     assert second["batches"] == first["batches"]
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes(make_cfg, embedded_root, tmp_path):
+def test_ddp_on_two_cpu_processes_fit_then_test(make_cfg, embedded_root):
     cfg = make_cfg(
         [
             *TINY_RUN,
@@ -82,9 +79,13 @@ def test_ddp_on_two_cpu_processes(make_cfg, embedded_root, tmp_path):
             f"paths.data_dir={embedded_root}",
             "trainer.max_steps=2",
             "trainer.limit_val_batches=1",
-            "test=false",
+            "trainer.limit_test_batches=1",
         ]
     )
     train.train(cfg)
-    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 2
+    output = Path(cfg.paths.output_dir)
+    assert torch.load(output / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
+    # Fit ran in spawned workers, test after it: both land in the one CSV log.
+    header = (output / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "test/l1" in header
+    assert any(name.startswith("train/") for name in header)
