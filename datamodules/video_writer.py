@@ -76,6 +76,10 @@ class VideoWriter:
             video only.
         pix_fmt: ``yuv420p`` plays everywhere; it needs even sizes, so odd frame
             sizes are padded by one replicated row or column.
+        gop_size: frames between keyframes (None leaves libx264's default, 250);
+            small values make seeking cheap, large ones make files small.
+        threads: encoder threads; 1 makes the output bytes reproducible (libx264's
+            multithreaded encoding is not bit-exact between runs). None lets it choose.
     """
 
     def __init__(
@@ -89,6 +93,8 @@ class VideoWriter:
         audio_from: str | os.PathLike | None = None,
         pix_fmt: str = "yuv420p",
         codec: str = "libx264",
+        gop_size: int | None = None,
+        threads: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.fps = as_fraction(fps)
@@ -98,6 +104,8 @@ class VideoWriter:
         self.audio_from = Path(audio_from) if audio_from else None
         self.pix_fmt = pix_fmt
         self.codec = codec
+        self.gop_size = gop_size
+        self.threads = threads
         self.frames_written = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp_path = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
@@ -124,6 +132,10 @@ class VideoWriter:
             )
         elif self.crf is not None:
             options["crf"] = str(self.crf)
+        if self.gop_size:
+            stream.codec_context.gop_size = int(self.gop_size)
+        if self.threads:
+            options["threads"] = str(int(self.threads))
         stream.options = options
         self._stream = stream
         self._size = (height, width)

@@ -110,3 +110,13 @@ def test_size_change_and_empty_video_are_refused(tmp_path):
     with pytest.raises(ValueError, match="no frames were written"):
         write_video(tmp_path / "empty.mp4", [], 25)
     assert not (tmp_path / "a.mp4").exists()
+
+
+def test_gop_size_sets_keyframe_interval_and_one_thread_is_reproducible(tmp_path):
+    frames = np.random.default_rng(2).integers(0, 255, (24, 32, 32, 3), dtype=np.uint8)
+    first = write_video(tmp_path / "a.mp4", frames, 25, gop_size=6, threads=1)
+    second = write_video(tmp_path / "b.mp4", frames, 25, gop_size=6, threads=1)
+    assert first.read_bytes() == second.read_bytes()
+    with av.open(str(first)) as container:
+        keyframes = [i for i, p in enumerate(container.demux(video=0)) if p.is_keyframe]
+    assert len(keyframes) >= 4
