@@ -48,16 +48,13 @@ from datamodules.face_detection import FaceDetector, MTCNNDetector
 from datamodules.video_io import UnreadableVideoError
 from fakedetect.cli import exit_on_user_error
 from fakedetect.extraction_log import ExtractionLog, list_videos
-from fakedetect.faces import MARGIN, CropSettings, faces_of_video
+from fakedetect.faces import MARGIN, CropSettings, faces_of_video, jpeg_params
 
 log = logging.getLogger(__name__)
 
 
 def _save_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-    if hasattr(cv2, "IMWRITE_JPEG_SAMPLING_FACTOR"):
-        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params):
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), jpeg_params(quality)):
         raise OSError(f"could not write {path}")
 
 
@@ -101,11 +98,32 @@ def process_video(
     jpeg_quality: int = 95,
     decode_threads: int = 1,
 ) -> VideoResult:
-    """Extract one video into ``output_dir/crops/<video>/`` and describe the result."""
+    """Extract one video into ``output_dir/crops/<video>/`` and describe the result.
+
+    A video that cannot be decoded is ``unreadable``; any other failure on it is
+    ``error`` with the exception in the message: one bad file must not stop a long run.
+    """
     try:
-        found = faces_of_video(path, detector, settings, decode_threads)
+        return _process_video(
+            video, path, output_dir, detector, settings, jpeg_quality, decode_threads
+        )
     except (UnreadableVideoError, IndexError) as error:
         return VideoResult(video, path, "unreadable", message=str(error))
+    except Exception as error:  # noqa: BLE001 - recorded, listed at the end, retried next run
+        log.exception("Extraction failed on %s", path)
+        return VideoResult(video, path, "error", message=f"{type(error).__name__}: {error}")
+
+
+def _process_video(
+    video: str,
+    path: str,
+    output_dir: Path,
+    detector: FaceDetector,
+    settings: CropSettings,
+    jpeg_quality: int,
+    decode_threads: int,
+) -> VideoResult:
+    found = faces_of_video(path, detector, settings, decode_threads)
     crop_dir = output_dir / "crops" / video
     if crop_dir.exists():
         shutil.rmtree(crop_dir)  # leftovers of a killed run: redo the video cleanly

@@ -209,7 +209,7 @@ class ExtractionLog:
         self.run_faces += len(result.rows)
         if result.status == "no_face":
             self.run_no_face.append(result.video)
-        elif result.status == "unreadable":
+        elif result.status not in FINISHED:  # unreadable, or an error on that video
             self.run_unreadable[result.video] = result.message
         if result.status in FINISHED:
             self.finished.add(result.video)
@@ -231,7 +231,7 @@ class ExtractionLog:
         os.replace(temporary, self.dir / "summary.json")
         log.info(
             "Extraction in %s: %d videos done, %d skipped (already done), %d faces found, "
-            "%d videos without a face, %d unreadable, %.1f s",
+            "%d videos without a face, %d unreadable or failed, %.1f s",
             self.dir,
             summary["done_this_run"],
             self.already_done,

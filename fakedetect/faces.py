@@ -34,6 +34,14 @@ POLICIES = ("scale", "tight")
 MARGIN = 0.2
 
 
+def jpeg_params(quality: int) -> list[int]:
+    """OpenCV JPEG options: the quality, and 4:4:4 chroma as the official code saves faces."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    if hasattr(cv2, "IMWRITE_JPEG_SAMPLING_FACTOR"):
+        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+    return params
+
+
 def check_policy(policy: str) -> str:
     """Return ``policy`` if it is a known crop policy, else raise a clear error."""
     if policy not in POLICIES:

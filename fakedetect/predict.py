@@ -104,7 +104,7 @@ def run_prediction(
     failures: dict[str, str] = {}
 
     def on_video(result: VideoResult) -> None:
-        if result.status == "unreadable":
+        if result.status not in ("ok", "no_face"):
             failures[result.video] = result.message
             return
         rows = pd.DataFrame(result.rows, columns=["video", "frame", "path", "face_rank"])
@@ -116,6 +116,7 @@ def run_prediction(
         detector=scorer.detector_source,
         **asdict(scorer.settings),
         workers=workers,
+        threads=1,  # extraction workers share the cores with the scoring here
         progress=progress,
         on_video=on_video,
     )

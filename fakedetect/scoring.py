@@ -31,7 +31,14 @@ from datamodules.face_detection import FaceDetector
 from datamodules.mtcnn import bf16_is_fast
 from fakedetect.augment import face_transform
 from fakedetect.extract import build_detector
-from fakedetect.faces import MARGIN, CropSettings, faces_of_frames, faces_of_video
+from fakedetect.faces import (
+    MARGIN,
+    CropSettings,
+    VideoFaces,
+    faces_of_frames,
+    faces_of_video,
+    jpeg_params,
+)
 from fakedetect.weights import load_detector
 
 PRECISIONS = ("fp32", "bf16", "auto")
@@ -100,10 +107,8 @@ def video_score(logits: np.ndarray) -> float:
 
 def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
     """Encode and decode an RGB crop as the extraction stores it (4:4:4 chroma)."""
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-    if hasattr(cv2, "IMWRITE_JPEG_SAMPLING_FACTOR"):
-        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".jpg", bgr, jpeg_params(quality))
     if not ok:
         raise ValueError("JPEG encoding of a face crop failed")
     return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
@@ -270,7 +275,7 @@ class VideoScorer:
             faces=table,
         )
 
-    def _score_found(self, found: Any) -> VideoScore:
+    def _score_found(self, found: VideoFaces) -> VideoScore:
         crops, frames, ranks = [], [], []
         for frame, frame_crops in zip(found.frames, found.crops, strict=True):
             for rank, crop in enumerate(frame_crops):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pipeline_media import write_face_video
 
-from datamodules.face_detection import MTCNNDetector
+from datamodules.face_detection import FaceDetector, MTCNNDetector
 from fakedetect.extract import extract_faces
 from fakedetect.extraction_log import FACES_COLUMNS, ExtractionLog
 
@@ -123,6 +123,28 @@ def test_index_csv_with_relative_paths_and_haar_in_worker_processes(video_folder
     assert sorted(faces["video"].unique()) == ["a", "b"]
     crop = cv2.imread(str(tmp_path / "haar" / faces["path"].iloc[0]))
     assert max(crop.shape[:2]) == 96
+
+
+class FailingDetector(FaceDetector):
+    """Fails on frames taller than 300 pixels, as a detector bug on some videos would."""
+
+    def _detect_same_size(self, frames):
+        if frames.shape[1] > 300:
+            raise RuntimeError("detector crashed")
+        return [[] for _ in frames]
+
+
+def test_a_failure_on_one_video_is_recorded_and_the_run_goes_on(video_folder, tmp_path):
+    extract_faces(video_folder, tmp_path, detector=FailingDetector(), frames_per_video=2, workers=0)
+    status = ExtractionLog.read_status(tmp_path).set_index("video")["status"].to_dict()
+    assert status == {
+        "broken": "unreadable",
+        "empty_scene": "no_face",
+        "landscape": "no_face",
+        "nested/portrait": "error",
+    }
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert "RuntimeError: detector crashed" in summary["unreadable"]["nested/portrait"]
 
 
 def test_clear_errors_for_bad_inputs(tmp_path, detector):
