@@ -38,6 +38,7 @@ def icpr_augmentation(
     downscale_range: Sequence[float] = (0.7, 0.9),
     compression_p: float = 0.5,
     quality_range: Sequence[int] = (50, 99),
+    strength: float = 1.0,
 ) -> A.Compose:
     """The paper's training augmentation for face crops (uint8 RGB in, uint8 RGB out).
 
@@ -58,15 +59,24 @@ def icpr_augmentation(
         downscale_range: its scale range.
         compression_p: probability of JPEG compression.
         quality_range: its quality range.
+        strength: one knob for sweeps: every step's probability is multiplied by it
+            (capped at 1): 0 switches augmentation off, 1 is the paper's, 2 applies each
+            step twice as often.
 
     Returns:
         The pipeline, to be given to :class:`datamodules.faces.FaceDataModule` as ``augment``.
     """
+    if strength < 0:
+        raise ValueError(f"augmentation strength must be >= 0, got {strength}")
+
+    def p(probability: float) -> float:
+        return min(1.0, probability * strength)
+
     bilinear = {"downscale": cv2.INTER_LINEAR, "upscale": cv2.INTER_LINEAR}
     return A.Compose(
         [
-            A.Downscale(scale_range=(0.5, 0.5), p=half_downscale_p),
-            A.HorizontalFlip(p=flip_p),
+            A.Downscale(scale_range=(0.5, 0.5), p=p(half_downscale_p)),
+            A.HorizontalFlip(p=p(flip_p)),
             A.OneOf(
                 [
                     A.RandomBrightnessContrast(
@@ -79,16 +89,16 @@ def icpr_augmentation(
                         p=1.0,
                     ),
                 ],
-                p=color_p,
+                p=p(color_p),
             ),
             A.OneOf(
                 [A.ISONoise(p=1.0), A.GaussNoise(std_range=tuple(gauss_noise_std), p=1.0)],
-                p=noise_p,
+                p=p(noise_p),
             ),
             A.Downscale(
-                scale_range=tuple(downscale_range), interpolation_pair=bilinear, p=downscale_p
+                scale_range=tuple(downscale_range), interpolation_pair=bilinear, p=p(downscale_p)
             ),
-            A.ImageCompression(quality_range=tuple(quality_range), p=compression_p),
+            A.ImageCompression(quality_range=tuple(quality_range), p=p(compression_p)),
         ]
     )
 
