@@ -33,7 +33,7 @@ from datamodules.video_io import open_video
 from fakedetect.extraction_log import ExtractionLog, list_videos
 from fakedetect.faces import CropSettings, crop_face, sample_indices
 from fakedetect.nets import EfficientNetAutoAttB4, EfficientNetB4
-from fakedetect.predict import run_prediction
+from fakedetect.predict import run_prediction, scoring_threads
 from fakedetect.scoring import VideoScorer
 
 DEFAULT_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "detect"
@@ -112,7 +112,12 @@ def pipeline_throughput(folder: Path, repeats: int, precision: str, workers: int
         return
     videos = list_videos(folder)
     count = len(videos)
-    print(f"== Pipeline: predict on {count} videos of {folder}, 32 frames each")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(scoring_threads(workers))
+    print(
+        f"== Pipeline: predict on {count} videos of {folder}, 32 frames each, {workers} "
+        f"extraction worker(s), {torch.get_num_threads()} scoring thread(s)"
+    )
     torch.manual_seed(0)
     scorer = VideoScorer(
         {"EfficientNetAutoAttB4": EfficientNetAutoAttB4(pretrained=False)},
@@ -138,12 +143,13 @@ def pipeline_throughput(folder: Path, repeats: int, precision: str, workers: int
     )
     print(f"  CPU time: {best_cpu / count:.2f} CPU-s/video (all processes)")
     print(f"  sampled frames with a face: {100 * min(found_rates):.1f}%")
+    torch.set_num_threads(threads)
     split = min(
         (time_split(videos, scorer, scorer.settings) for _ in range(repeats)),
         key=lambda t: sum(t.values()),
     )
     print(
-        "  sequential split per video: "
+        f"  sequential split per video ({threads} threads): "
         + ", ".join(f"{name} {seconds / count:.2f} s" for name, seconds in split.items())
         + f" (total {sum(split.values()) / count:.2f} s)"
     )
@@ -158,10 +164,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32, help="faces per forward pass")
     parser.add_argument("--precision", default="auto", help="pipeline network: fp32, bf16, auto")
     parser.add_argument("--workers", type=int, default=1, help="extraction processes")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--skip-networks", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"CPU threads: {torch.get_num_threads()}, CUDA: {torch.cuda.is_available()}")
     if not args.skip_networks:
         network_throughput(args.repeats, args.batch, 224)
