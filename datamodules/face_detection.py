@@ -311,3 +311,24 @@ class HaarDetector(FaceDetector):
                 )
             results.append(faces)
         return results
+
+
+class WholeFrameDetector(FaceDetector):
+    """One "face" per frame: the whole frame, confidence 1.0, no landmarks.
+
+    For videos that are already face crops (VoxCeleb clips, FOMM outputs, the embedded
+    talking heads, whose drawn faces MTCNN does not find): running a detector there only
+    loses frames where it misses. With the whole-frame box, the crop policies give the
+    whole frame (any margin is clipped to the frame; ``scale`` pads non-square frames).
+
+    Args:
+        batch_size: frames per call (nothing is computed; kept for the interface).
+    """
+
+    def __init__(self, batch_size: int = 32) -> None:
+        super().__init__(max_size=None, min_confidence=0.0, batch_size=batch_size)
+
+    def _detect_same_size(self, frames: np.ndarray) -> list[list[Face]]:
+        height, width = frames.shape[1:3]
+        box = (0.0, 0.0, float(width), float(height))
+        return [[Face(box=box, confidence=1.0)] for _ in range(len(frames))]
