@@ -57,7 +57,7 @@ def list_videos(
     """The ``video, path`` table of what to extract, with absolute paths.
 
     Args:
-        videos: an index DataFrame (``path``, optional ``video``), or the path of a
+        videos: an index DataFrame (``path`` or ``file``, optional ``video``), or the path of a
             video, a folder (searched recursively for video files) or an index CSV.
         root: what relative paths are relative to (default: the CSV's folder, the
             searched folder, or the working directory).
@@ -90,6 +90,8 @@ def list_videos(
             base = Path(root) if root else source.parent
         else:
             table, base = pd.DataFrame({"path": [source.name]}), source.parent
+    if "path" not in table.columns and "file" in table.columns:
+        table = table.rename(columns={"file": "path"})
     if "path" not in table.columns:
         raise ValueError(
             f"The video index has no 'path' column (columns: {', '.join(map(str, table.columns))})."

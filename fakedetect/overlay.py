@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy.special import expit
 
 from datamodules.video_writer import write_video
 
@@ -71,7 +72,7 @@ def write_attention_video(
     panels = []
     for crop, heat, frame, logit in zip(crops, attention, frames, logits, strict=True):
         face = _fit_square(crop, size)
-        probability = 1.0 / (1.0 + np.exp(-float(logit)))
+        probability = float(expit(logit))
         pair = np.concatenate([face, overlay_attention(face, heat)], axis=1)
         caption = _caption_bar(pair.shape[1], f"frame {frame}  p(fake) {probability:.2f}")
         panels.append(np.concatenate([pair, caption], axis=0))

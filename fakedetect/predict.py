@@ -260,6 +260,7 @@ def main(cfg: DictConfig) -> None:
     if not cfg.get("videos") or not cfg.get("output"):
         raise ValueError("Give videos=PATH (a video, a folder or an index CSV) and output=DIR.")
     torch.set_num_threads(cfg.threads or scoring_threads(cfg.workers))
+    videos = list_videos(cfg.videos, cfg.root)  # fail on a bad path before loading the models
     checkpoint = _as_plain(cfg.checkpoint)
     detector: Mapping[str, Any] = _as_plain(cfg.detector)
     scorer = VideoScorer.from_checkpoints(
@@ -278,7 +279,7 @@ def main(cfg: DictConfig) -> None:
     )
     run_prediction(
         scorer,
-        cfg.videos,
+        videos,
         cfg.output,
         threshold=cfg.threshold,
         workers=cfg.workers,

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 from torch import nn
 
 from datamodules.face_detection import FaceDetector
@@ -102,7 +103,7 @@ def video_score(logits: np.ndarray) -> float:
     """Sigmoid of the mean logit (NaN for no logits): the paper's video-level score."""
     if len(logits) == 0:
         return float("nan")
-    return float(1.0 / (1.0 + math.exp(-float(np.mean(logits)))))
+    return float(expit(np.mean(logits, dtype=np.float64)))
 
 
 def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from pipeline_media import write_face_video
 from datamodules.face_detection import MTCNNDetector
 from datamodules.video_io import read_frames
 from fakedetect.predict import run_prediction
-from fakedetect.scoring import VideoScorer, checkpoint_specs
+from fakedetect.scoring import VideoScorer, checkpoint_specs, video_score
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = dict(frames_per_video=3, size=64, precision="fp32", device="cpu")
@@ -140,3 +140,11 @@ def test_predict_command_with_worker_processes(media, tmp_path):
         "fake",
         "real",
     }
+
+
+def test_video_score_is_the_sigmoid_of_the_mean_logit_even_for_extreme_logits():
+    assert video_score(np.array([-2.0, 0.0, 2.0])) == pytest.approx(0.5)
+    assert video_score(np.array([1.0, 3.0])) == pytest.approx(1 / (1 + math.exp(-2.0)))
+    assert video_score(np.array([-1000.0, -900.0])) == 0.0
+    assert video_score(np.array([1000.0])) == 1.0
+    assert math.isnan(video_score(np.array([])))
