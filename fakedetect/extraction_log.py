@@ -113,7 +113,7 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     table = pd.read_csv(
         path, dtype={"video": str, "path": str, "message": str}, keep_default_na=False,
-        on_bad_lines="skip", engine="python",
+        on_bad_lines="skip",
     )  # fmt: skip
     missing = [c for c in columns if c not in table.columns]
     if missing:
@@ -125,6 +125,15 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     for column in numeric:
         table[column] = pd.to_numeric(table[column], errors="coerce")
     return table.dropna(subset=numeric)[columns]
+
+
+def _ends_cleanly(path: Path) -> bool:
+    """Whether a table exists and its last line is complete (ends with a newline)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
 
 
 def _write_atomically(path: Path, table: pd.DataFrame) -> None:
@@ -170,14 +179,19 @@ class ExtractionLog:
             shutil.rmtree(self.dir / "crops", ignore_errors=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._check_settings(settings)
-        status = _read_table(self.status_csv, STATUS_COLUMNS).drop_duplicates("video", keep="last")
+        raw_status = _read_table(self.status_csv, STATUS_COLUMNS)
+        status = raw_status.drop_duplicates("video", keep="last")
         status = status[status["status"].isin(FINISHED)]
-        faces = _read_table(self.faces_csv, FACES_COLUMNS)
-        faces = faces[faces["video"].isin(status["video"])].drop_duplicates(
+        raw_faces = _read_table(self.faces_csv, FACES_COLUMNS)
+        faces = raw_faces[raw_faces["video"].isin(status["video"])].drop_duplicates(
             ["video", "frame", "face_rank"], keep="last"
         )
-        _write_atomically(self.status_csv, status)
-        _write_atomically(self.faces_csv, faces.astype({"frame": int, "face_rank": int}))
+        # Rewrite only what a killed or failed run left unclean (a large table is not
+        # rewritten at every start-up of a training run).
+        if len(status) != len(raw_status) or not _ends_cleanly(self.status_csv):
+            _write_atomically(self.status_csv, status)
+        if len(faces) != len(raw_faces) or not _ends_cleanly(self.faces_csv):
+            _write_atomically(self.faces_csv, faces.astype({"frame": int, "face_rank": int}))
         self.finished: set[str] = set(status["video"])
 
     def _check_settings(self, settings: dict[str, Any]) -> None:
