@@ -54,7 +54,7 @@ def model_kwargs(model: str, recipe: str | None, gan: bool | None) -> dict:
     kwargs = OmegaConf.to_container(config)
     for key in ("_target_", "_convert_"):
         kwargs.pop(key, None)
-    kwargs["perceptual_network"] = {"pretrained": False, "weights_path": None}
+    kwargs["perceptual_network"]["pretrained"] = False  # same cost, no download
     kwargs["log_images_every_n_steps"] = 0
     if gan is not None:
         kwargs["train_params"]["loss_weights"]["generator_gan"] = int(gan)

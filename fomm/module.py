@@ -31,7 +31,8 @@ from fomm.visualize import animation_grid
 
 log = logging.getLogger(__name__)
 
-_REQUIRED_TRAIN_PARAMS = (
+# The official train_params entries the training step reads (the rest are trainer/data options).
+TRAIN_PARAMS_KEYS = (
     "epoch_milestones",
     "lr_generator",
     "lr_discriminator",
@@ -402,7 +403,7 @@ class FOMMLitModule(pl.LightningModule):
 
 
 def _check_train_params(train_params: dict[str, Any]) -> None:
-    missing = [k for k in _REQUIRED_TRAIN_PARAMS if k not in train_params]
+    missing = [k for k in TRAIN_PARAMS_KEYS if k not in train_params]
     if missing:
         raise ValueError(
             f"model.train_params lacks {missing}; see conf/model/fomm.yaml for the full set"

@@ -1,23 +1,15 @@
 """Composed FOMM configs equal the official ones, and the tiny default trains through train()."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from fomm_official_table import DIFFERENCES, official_config
 from omegaconf import OmegaConf
 
+from fomm.module import TRAIN_PARAMS_KEYS
 from train import train
-
-_TRAIN_KEYS = (
-    "epoch_milestones",
-    "lr_generator",
-    "lr_discriminator",
-    "lr_kp_detector",
-    "scales",
-    "transform_params",
-    "loss_weights",
-)
 
 
 @pytest.mark.parametrize("name", sorted(DIFFERENCES))
@@ -28,8 +20,8 @@ def test_model_and_data_compose_to_the_official_config(make_cfg, name):
     composed = OmegaConf.to_container(cfg.model, resolve=True)
     assert composed["model_params"] == official["model_params"]
     train_params = official["train_params"]
-    assert {k: composed["train_params"][k] for k in _TRAIN_KEYS} == {
-        k: train_params[k] for k in _TRAIN_KEYS
+    assert {k: composed["train_params"][k] for k in TRAIN_PARAMS_KEYS} == {
+        k: train_params[k] for k in TRAIN_PARAMS_KEYS
     }
     assert cfg.trainer.max_epochs == train_params["num_epochs"]
     assert cfg.data.batch_size == train_params["batch_size"]
@@ -63,16 +55,23 @@ def test_full_size_model_builds_from_the_composed_config(make_cfg):
     assert module.hparams.model_params == OmegaConf.to_container(cfg.model.model_params)
 
 
-@pytest.mark.slow
-def test_tiny_default_runs_through_train(make_cfg):
-    cfg = make_cfg(["debug=fast_dev_run", "data.num_workers=0"])
+@pytest.fixture(scope="module")
+def embedded_root(tmp_path_factory):
+    """The embedded dataset, generated once for this module's runs."""
+    return tmp_path_factory.mktemp("data")
+
+
+def test_tiny_model_fast_dev_run_through_train(make_cfg, embedded_root):
+    cfg = make_cfg(["model=fomm_tiny", "debug=fast_dev_run", f"paths.data_dir={embedded_root}"])
     train(cfg)
 
 
-def test_tiny_default_logs_losses_and_val_l1(make_cfg, tmp_path):
+@pytest.mark.slow
+def test_tiny_default_logs_losses_and_val_l1(make_cfg, embedded_root):
     cfg = make_cfg(
         [
             "logger=csv",
+            f"paths.data_dir={embedded_root}",
             "trainer.max_epochs=1",
             "+trainer.limit_train_batches=2",
             "+trainer.limit_val_batches=1",
@@ -84,6 +83,6 @@ def test_tiny_default_logs_losses_and_val_l1(make_cfg, tmp_path):
     )
     metric = train(cfg)
     assert metric is not None and math.isfinite(metric)
-    metrics = (tmp_path / "output" / "csv" / "metrics.csv").read_text()
+    metrics = (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").read_text()
     for name in ("train/loss_perceptual", "train/loss_equivariance_value", "val/l1", "test/l1"):
         assert name in metrics

@@ -46,7 +46,7 @@ class Videos(Dataset):
         return {"video": torch.rand(3, 3, 64, 64), "name": "val0"}
 
 
-def fit(module, tmp_path, **trainer_kwargs):
+def fit(module, tmp_path, ckpt_path=None, **trainer_kwargs):
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=1,
@@ -61,6 +61,7 @@ def fit(module, tmp_path, **trainer_kwargs):
         module,
         DataLoader(Pairs(), batch_size=2),
         DataLoader(Videos(), batch_size=1),
+        ckpt_path=ckpt_path,
     )
     return trainer
 
@@ -73,7 +74,7 @@ def _changed(before, after, prefix):
     return any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
 
 
-@pytest.mark.parametrize(("generator_gan", "precision"), [(0, "32"), (1, "32"), (1, "bf16-mixed")])
+@pytest.mark.parametrize(("generator_gan", "precision"), [(0, "32"), (1, "bf16-mixed")])
 def test_training_steps_log_finite_losses_and_update_weights(tmp_path, generator_gan, precision):
     torch.manual_seed(0)
     module = FOMMLitModule(**tiny_kwargs(loss_weights={"generator_gan": generator_gan}))
@@ -103,16 +104,21 @@ def test_zero_kp_learning_rate_freezes_the_detector_and_schedules_step_per_epoch
     assert not _changed(before, after, "kp_detector.")
     assert _changed(before, after, "generator.")
     lrs = [scheduler.get_last_lr()[0] for scheduler in module.lr_schedulers()]
-    assert lrs == pytest.approx([2e-5, 0.0, 2e-5])
+    params = module.hparams.train_params
+    decayed = [0.1 * params["lr_generator"], 0.0, 0.1 * params["lr_discriminator"]]
+    assert lrs == pytest.approx(decayed)
 
 
 def test_checkpoint_exports_to_the_official_format_and_loads_back(tmp_path):
     torch.manual_seed(0)
-    module = FOMMLitModule(**tiny_kwargs(loss_weights={"generator_gan": 1}))
+    # A VGG perceptual loss (one stage, cheap) to check that checkpoints leave it out.
+    kwargs = tiny_kwargs(loss_weights={"generator_gan": 1, "perceptual": [10]})
+    kwargs["perceptual_network"] = {"network": "vgg19", "pretrained": False}
+    module = FOMMLitModule(**kwargs)
     trainer = fit(module, tmp_path, limit_val_batches=0)
     ckpt = tmp_path / "model.ckpt"
     trainer.save_checkpoint(ckpt)
-    state = torch.load(ckpt, weights_only=False)["state_dict"]
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
     assert not [k for k in state if k.startswith("perceptual.")]  # the fixed VGG is left out
 
     out, config = export_official(ckpt, tmp_path / "export" / "tiny-cpk.pth.tar")
@@ -132,9 +138,9 @@ def test_checkpoint_exports_to_the_official_format_and_loads_back(tmp_path):
             torch.testing.assert_close(networks.kp_detector(image)["value"], reference)
     assert official.config["model_params"] == module.hparams.model_params
 
-    resumed = FOMMLitModule(**tiny_kwargs(loss_weights={"generator_gan": 1}))
-    resumed.load_state_dict(module.state_dict())
-    fit(resumed, tmp_path / "resume", max_epochs=2, limit_val_batches=0)
+    # Resuming restores everything but the VGG, which the module rebuilds itself.
+    resumed = fit(FOMMLitModule(**kwargs), tmp_path / "resume", ckpt_path=ckpt, max_epochs=2)
+    assert resumed.global_step == 4
 
 
 def test_adversarial_config_starts_from_a_non_adversarial_checkpoint(tmp_path):
@@ -158,7 +164,7 @@ def test_adversarial_config_starts_from_a_non_adversarial_checkpoint(tmp_path):
     first_conv = "discs.1.down_blocks.0.conv.weight"
     assert disc[first_conv].shape[1] == 3 + 10  # keypoint heatmaps as extra input channels
 
-    kwargs["model_params"]["generator_params"]["block_expansion"] = 16
+    kwargs["model_params"]["generator_params"]["num_bottleneck_blocks"] = 3
     with pytest.raises(ValueError, match="generator weights .* do not fit"):
         FOMMLitModule(**{**kwargs, "init_from": str(path)})
 
