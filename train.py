@@ -10,8 +10,10 @@ Examples:
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,15 @@ def _adopt_csv_columns(loggers: list[Any]) -> None:
             writer.metrics_keys = sorted(set(writer.metrics_keys) | set(header))
 
 
+def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Plain floats of a metrics dict (tensors of one element included), for JSON."""
+    return {
+        name: float(value)
+        for name, value in metrics.items()
+        if not isinstance(value, torch.Tensor) or value.numel() == 1
+    }
+
+
 def resolve_ckpt_path(ckpt_path: str | None, cfg: DictConfig) -> str | None:
     """Turn ``ckpt_path=last`` into the newest ``last.ckpt`` of this task's runs.
 
@@ -119,8 +130,9 @@ def train(cfg: DictConfig) -> float | None:
         cfg: the composed Hydra config (``conf/train.yaml``).
 
     Returns:
-        The value of ``cfg.optimized_metric`` after fitting (a validation metric, so
-        sweeps never select on the test split), or None when it was not logged.
+        The value of ``cfg.optimized_metric``: a validation metric, so sweeps never
+        select on the test split (None when it was not logged). Every final metric
+        of fit and test is also written to ``<output_dir>/metrics.json``.
     """
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
@@ -137,21 +149,25 @@ def train(cfg: DictConfig) -> float | None:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     try:
-        metric = None
+        results: dict[str, float] = {}
         if cfg.get("train", True):
             trainer.fit(
                 model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, cfg)
             )
-            metric = trainer.callback_metrics.get(cfg.optimized_metric)
+            results.update(_scalars(trainer.callback_metrics))
         if cfg.get("test", True):
             best = (
                 trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             )
             _adopt_csv_columns(loggers)
-            trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
-        if cfg.get("train", True):
-            log.info("Outputs in %s", cfg.paths.output_dir)
-        return None if metric is None else float(metric)
+            for tested in trainer.test(model, datamodule=datamodule, ckpt_path=best or None):
+                results.update(_scalars(tested))
+        if trainer.is_global_zero:
+            output_dir = Path(cfg.paths.output_dir)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / "metrics.json").write_text(json.dumps(results, indent=2, sort_keys=True))
+            log.info("Outputs in %s (final metrics in metrics.json)", output_dir)
+        return results.get(cfg.optimized_metric)
     finally:
         if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
             import wandb

@@ -89,3 +89,5 @@ def test_ddp_on_two_cpu_processes_fit_then_test(make_cfg, embedded_root):
     header = (output / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "test/l1" in header
     assert any(name.startswith("train/") for name in header)
+    final = json.loads((output / "metrics.json").read_text())
+    assert 0 <= final["test/l1"] <= 1
