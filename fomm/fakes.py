@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from datamodules.skipped import warn_skip
 from datamodules.video_io import VIDEO_EXTENSIONS, UnreadableVideoError, probe_video
@@ -275,7 +276,8 @@ def generate_fakes(
     jobs, unpaired = plan_jobs(usable, assignment, int(fakes_per_video), int(seed))
     renderer = Renderer(networks, size, options | {"batch_size": int(batch_size)})
     done, failed, frames_written, made = set(), [], 0, 0
-    with tqdm(total=len(jobs), desc="fomm fakes", unit="video", disable=not progress) as bar:
+    bar = tqdm(total=len(jobs), desc="fomm fakes", unit="video", disable=not progress)
+    with bar, logging_redirect_tqdm():
         for job in jobs:
             target = output / job.relative_path
             if not target.is_file():
