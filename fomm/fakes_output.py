@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from datamodules.video_io import probe_video
 from fomm.media import InputError
 
 log = logging.getLogger(__name__)
@@ -74,16 +75,26 @@ def claim_output(output: Path, settings: dict[str, Any], same: bool) -> None:
 
 
 def finished_labels(output: Path) -> pd.DataFrame | None:
-    """The labels of a complete earlier run (nothing skipped, every file there), else None."""
+    """The labels of a complete earlier run, else None.
+
+    Complete: every planned video is on disk, and every input skipped as unusable is still
+    unusable (a repaired input joins the plan, so the run is redone, keeping finished
+    files). Why reuse at all: every ``train.py`` start (and every DDP process) asks for
+    the index, and should not load the model and probe every video to learn nothing.
+    """
     try:
         summary = json.loads((output / SUMMARY_FILE).read_text())
         labels = pd.read_csv(output / LABELS_FILE, dtype=str, keep_default_na=False)
     except (OSError, ValueError):
         return None
-    if not summary.get("complete") or summary.get("skipped_inputs"):
+    if not summary.get("complete") or summary.get("failed"):
         return None
     if not all((output / path).is_file() for path in labels["path"]):
         return None
+    for skipped in summary.get("skipped_inputs", []):
+        meta = probe_video(skipped["path"])
+        if not meta.error and meta.num_frames > 0:
+            return None
     return labels.assign(label=labels["label"].astype(int))
 
 

@@ -179,6 +179,16 @@ def test_unreadable_input_is_skipped_listed_and_not_fatal(dataset, tmp_path):
     assert not labels["video"].str.contains("id2#7").any()
     assert len(labels) == 8 and summary["complete"]
     assert probe(output / labels["path"].iloc[1])["frames"] == 2  # max_frames caps every video
+    options = {"config": dataset["config"], "max_frames": 2, "progress": False}
+    options["split_fractions"] = {"train": 0.5, "test": 0.5}
+    again = generate_fakes(dataset["checkpoint"], videos, output, **options)
+    pd.testing.assert_frame_equal(again, labels)  # still unreadable: the dataset is reused
+    assert json.loads((output / "summary.json").read_text()) == summary
+    shutil.copy(videos / "id2#0.mp4", videos / "id2#7.mp4")  # repaired: it joins the plan
+    repaired = generate_fakes(dataset["checkpoint"], videos, output, **options)
+    assert len(repaired) == 10 and repaired["video"].str.contains("id2#7").any()
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["skipped_inputs"] == [] and summary["already_done"] >= 4
 
 
 def test_split_sizes_keep_two_identities_in_every_split():
