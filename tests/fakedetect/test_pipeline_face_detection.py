@@ -6,7 +6,7 @@ import torch
 from pipeline_media import empty_frame, face_frame
 from torchvision.ops import box_iou
 
-from datamodules.face_detection import Face, HaarDetector, MTCNNDetector
+from datamodules.face_detection import Face, HaarDetector, MTCNNDetector, WholeFrameDetector
 from datamodules.mtcnn import MTCNNCascade
 
 
@@ -109,3 +109,10 @@ def test_face_geometry_helpers():
     doubled = face.scaled(2.0, 3.0)
     assert doubled.box == (20.0, 60.0, 60.0, 180.0)
     assert doubled.landmarks[0].tolist() == [2.0, 3.0]
+
+
+def test_whole_frame_detector_returns_each_frame_as_its_face():
+    frames = [empty_frame(120, 80), empty_frame(64, 64)]
+    (first,), (second,) = WholeFrameDetector().detect(frames)
+    assert first.box == (0.0, 0.0, 80.0, 120.0) and second.box == (0.0, 0.0, 64.0, 64.0)
+    assert first.confidence == 1.0 and first.landmarks is None
