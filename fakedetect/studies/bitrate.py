@@ -292,7 +292,7 @@ def _study_video(
                 native.frames,
                 native.fps,
                 bitrate=target,
-                audio_from=path,
+                audio_from=path if Path(path).is_file() else None,
                 preset=settings.preset,
                 threads=1,
             )

@@ -149,16 +149,16 @@ def labelled_video_table(
     """The ``video, path, label`` table of real (0) and fake (1) videos for the detector.
 
     Args:
-        videos: a video index CSV or DataFrame (``path``, ``label`` 0/1, optional
-            ``video`` and ``split``: what ``python -m fomm.fakes`` and the index builders
-            write), or a folder of videos with a labels CSV (``ROOT/labels.csv`` by
-            default; ``label`` may be ``real``/``fake``).
+        videos: a video index CSV or DataFrame (``path``, ``label`` 0/1 or real/fake,
+            optional ``video`` and ``split``: what ``python -m fomm.fakes`` and the index
+            builders write), or a folder of videos with a labels CSV (``ROOT/labels.csv``
+            by default).
         labels_csv: the labels CSV of a folder, when not ``ROOT/labels.csv``.
         split: keep only the rows of this split (``test``...); None keeps all.
         max_videos: keep this many of each label (the first by id); None keeps all.
 
     Raises:
-        InputError: a missing path or column, labels other than 0/1, or one class only.
+        InputError: a missing path or column, labels other than 0/1, or no video left.
     """
     try:
         if isinstance(videos, pd.DataFrame):
@@ -174,10 +174,11 @@ def labelled_video_table(
         raise InputError(str(error)) from error
     if "label" not in index.columns:
         raise InputError(f"{videos}: the video index needs a 'label' column (0 real, 1 fake)")
-    labels = pd.to_numeric(index["label"].astype(str).str.strip(), errors="coerce")
+    text = index["label"].astype(str).str.strip().str.lower()
+    labels = pd.to_numeric(text.replace({"real": "0", "fake": "1"}), errors="coerce")
     if not labels.isin([0, 1]).all():
         bad = sorted(set(index["label"][~labels.isin([0, 1])].astype(str)))[:5]
-        raise InputError(f"{videos}: labels {bad} are not 0 (real) or 1 (fake)")
+        raise InputError(f"{videos}: labels {bad} are not 0/real or 1/fake")
     table = pd.DataFrame(
         {"video": paths["video"].to_numpy(), "path": paths["path"].to_numpy(), "label": labels}
     )
