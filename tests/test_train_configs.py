@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 GROUPS = ["model", "data", "trainer", "logger", "callbacks", "debug", "experiment", "sweep"]
 

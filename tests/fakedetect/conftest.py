@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 TEST_CONF = Path(__file__).resolve().parent / "conf"
-TINY_NET = ["model.net.backbone=test_efficientnet", "model.net.pretrained=false"]
 
 
 def draw_face(rng: np.random.Generator, fake: bool, size: int = 40) -> np.ndarray:

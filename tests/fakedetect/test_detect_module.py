@@ -12,7 +12,7 @@ from fakedetect import load_detector
 from fakedetect.module import SiameseDetectorModule
 from fakedetect.nets import EfficientNetB4, SiameseTuned
 
-from conftest import TINY_NET  # noqa: I001  (tests/fakedetect/conftest.py)
+TINY_NET = ["model.net.backbone=test_efficientnet", "model.net.pretrained=false"]
 
 TINY = {
     "_target_": "fakedetect.nets.EfficientNetB4",

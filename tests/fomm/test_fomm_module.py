@@ -1,6 +1,7 @@
 """FOMMLitModule on tiny in-memory data: the training step, optimizers, checkpoints."""
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from fomm.checkpoint import export_official, load_fomm, load_official_checkpoint
 from fomm.module import FOMMLitModule
 
-from conftest import CONF_DIR
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def tiny_kwargs(**train_overrides):
