@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from fomm.inference import animate, normalize_kp  # noqa: E402
-from fomm.module import FOMMLitModule  # noqa: E402
+from fomm.module import FOMMLitModule, make_adam  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -80,15 +80,10 @@ def best_time(fn: Callable[[], None], reps: int, warmup: int, device: torch.devi
 def training_step_fn(module: FOMMLitModule, batch: dict, autocast: bool) -> Callable[[], None]:
     """One FOMMLitModule training step without a Trainer (same order, same optimizers)."""
     params = module.hparams.train_params
-    betas = (0.5, 0.999)
     nets = module.networks
-    opt_g = torch.optim.Adam(nets.generator.parameters(), lr=params["lr_generator"], betas=betas)
-    opt_kp = torch.optim.Adam(
-        nets.kp_detector.parameters(), lr=params["lr_kp_detector"], betas=betas
-    )
-    opt_d = torch.optim.Adam(
-        nets.discriminator.parameters(), lr=params["lr_discriminator"], betas=betas
-    )
+    opt_g = make_adam(nets.generator, params["lr_generator"], params)
+    opt_kp = make_adam(nets.kp_detector, params["lr_kp_detector"], params)
+    opt_d = make_adam(nets.discriminator, params["lr_discriminator"], params)
     device_type = batch["source"].device.type
 
     def step() -> None:

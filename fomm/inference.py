@@ -169,7 +169,7 @@ class Animator:
             self.scale = movement_scale(self.kp_source, self.kp_driving_initial)
 
     def __call__(self, driving: Tensor, visualize: bool = False) -> dict[str, Any]:
-        """Animate a batch of driving frames (B, 3, H, W) in [0, 1].
+        """Animate a batch of driving frames (B, 3, H, W), or one (3, H, W), in [0, 1].
 
         Returns:
             ``prediction`` (B, 3, H, W) float32 in [0, 1] on the models' device, with
@@ -178,6 +178,8 @@ class Animator:
         """
         if self.relative and self.kp_driving_initial is None:
             raise RuntimeError("call set_initial(frame) before animating with relative motion")
+        if driving.dim() == 3:
+            driving = driving.unsqueeze(0)
         with self._context():
             kp_driving = self.kp_detector(self._prepare(driving))
             if self.relative:

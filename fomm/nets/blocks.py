@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fomm.nets.geometry import full_precision
+
 
 class ResBlock2d(nn.Module):
     """Pre-activation residual block that keeps the resolution (the generator's bottleneck)."""
@@ -177,11 +179,23 @@ class AntiAliasInterpolation2d(nn.Module):
         # Nearest-neighbour resizing by 1/k samples every k-th pixel: a strided slice.
         self._stride = round(inverse) if abs(inverse - round(inverse)) < 1e-6 else None
 
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+    def forward(self, x: Tensor) -> Tensor:
+        """Blur and subsample; runs in float32 whatever autocast does, returns float32.
+
+        The Gaussian is separable, so it runs as a vertical then a horizontal 1-D pass
+        (equal to the 2-D kernel up to float rounding, and 15 times fewer operations at
+        scale 0.125). Under autocast a bf16 depthwise convolution with a 29-wide kernel is
+        pathologically slow on CPUs, hence float32.
+        """
         if self.scale == 1.0:
             return x
-        out = F.pad(x, (self.ka, self.kb, self.ka, self.kb))
-        out = F.conv2d(out, weight=self.weight.to(out.dtype), groups=self.groups)
+        with full_precision(x.device):
+            kernel = self.weight.float()
+            vertical = kernel.sum(dim=3, keepdim=True)  # (C, 1, k, 1): the normalised 1-D kernel
+            horizontal = kernel.sum(dim=2, keepdim=True)  # (C, 1, 1, k)
+            out = F.pad(x.float().contiguous(), (self.ka, self.kb, self.ka, self.kb))
+            out = F.conv2d(out, weight=vertical, groups=self.groups)
+            out = F.conv2d(out, weight=horizontal, groups=self.groups)
         if self._stride is None:
             return F.interpolate(out, scale_factor=(self.scale, self.scale))
         height = int(x.shape[2] * self.scale)
