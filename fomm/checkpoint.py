@@ -89,7 +89,7 @@ def safe_load(path: str | Path, trust_pickle: bool = False, map_location: Any = 
                 f"{path} holds Python objects beyond tensors and plain containers, and loading "
                 "it would run arbitrary code from the file. Official FOMM checkpoints do not "
                 "need this. If you trust the file, pass trust_pickle=True "
-                "(--trust-checkpoint on the command line)."
+                "(trust_checkpoint=true on the command line)."
             ) from error
         log.warning("Loading %s with full unpickling (trust_pickle=True)", path)
         return torch.load(path, map_location=map_location, weights_only=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from pathlib import Path
 
@@ -13,7 +12,6 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 import pytest  # noqa: E402
-import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
@@ -78,21 +76,3 @@ def reference_dir() -> Path:
             "to the shared/reference folder to run the checkpoint-importer tests"
         )
     return REFERENCE_DIR
-
-
-class StepRecorder(pl.Callback):
-    """Records where training started and ended (tests add it through the config)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = Path(path)
-        self.record = {"start_step": None, "batches": 0, "end_step": None}
-
-    def on_train_start(self, trainer, pl_module):
-        self.record["start_step"] = trainer.global_step
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.record["batches"] += 1
-
-    def on_train_end(self, trainer, pl_module):
-        self.record["end_step"] = trainer.global_step
-        self.path.write_text(json.dumps(self.record))

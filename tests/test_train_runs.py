@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 import train
@@ -14,6 +15,24 @@ TINY_RUN = [
     "data.num_workers=0",
     "trainer.log_every_n_steps=1",
 ]
+
+
+class StepRecorder(pl.Callback):
+    """Records where training started and ended (tests add it through the config)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.record = {"start_step": None, "batches": 0, "end_step": None}
+
+    def on_train_start(self, trainer, pl_module):
+        self.record["start_step"] = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.record["batches"] += 1
+
+    def on_train_end(self, trainer, pl_module):
+        self.record["end_step"] = trainer.global_step
+        self.path.write_text(json.dumps(self.record))
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +62,7 @@ def _recorded_run(make_cfg, root, data_root, max_steps, extra=()):
             f"trainer.max_steps={max_steps}",
             "trainer.max_epochs=1000",
             "test=false",
-            "+callbacks.recorder._target_=conftest.StepRecorder",
+            "+callbacks.recorder._target_=test_train_runs.StepRecorder",
             f"+callbacks.recorder.path={record}",
             *extra,
         ],
