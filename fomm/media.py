@@ -15,21 +15,19 @@ Fitting to the model's square input (``fit``):
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import pickle
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TypeVar
 
 import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from datamodules.command_errors import exit_on
 from datamodules.video_io import FrameSource, UnreadableVideoError, open_video
 from datamodules.video_writer import as_fraction
 
@@ -40,29 +38,15 @@ FIT_MODES = ("center_crop", "resize", "pad")
 OFFICIAL_SUFFIXES = (".pth.tar", ".pth", ".tar", ".pt")
 # Frame folders and strips store no frame rate; this is the FOMM datasets' usual one.
 FALLBACK_FPS = Fraction(25)
-_T = TypeVar("_T")
 
 
 class InputError(ValueError):
     """A user-supplied file or option cannot be used; the message names it and the fix."""
 
 
-def exit_on_input_error(main: Callable[..., _T]) -> Callable[..., _T]:
-    """Make a command print an :class:`InputError` as one line and exit with status 2.
-
-    Why: a user who mistypes a path needs the path and the fix, not forty lines of
-    Hydra and PyTorch traceback. Other exceptions are real bugs and keep their traceback.
-    """
-
-    @functools.wraps(main)
-    def wrapper(*args: Any, **kwargs: Any) -> _T:
-        try:
-            return main(*args, **kwargs)
-        except InputError as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
-
-    return wrapper
+# Print an InputError as one line and exit 2; other exceptions are bugs and keep their
+# traceback (HYDRA_FULL_ERROR=1 shows it for InputError too).
+exit_on_input_error = exit_on(InputError)
 
 
 def require_file(path: str | os.PathLike | None, what: str, option: str) -> Path:

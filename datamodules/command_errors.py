@@ -1,0 +1,40 @@
+"""One-line errors for the command-line tools of both papers.
+
+Why: a user who mistypes a path needs the path and the fix, not a page of Hydra and
+PyTorch traceback. Each command says which exceptions mean bad input (their messages
+name the item and the fix); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+
+def exit_on(*error_types: type[BaseException]) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Decorate a command so that ``error_types`` print as ``error: <message>`` and exit 2.
+
+    ``HYDRA_FULL_ERROR=1`` (Hydra's own switch for full tracebacks) re-raises instead.
+    """
+    if not error_types:
+        raise ValueError("exit_on needs at least one exception type")
+
+    def decorate(main: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(main)
+        def wrapper(*args: Any, **kwargs: Any) -> _T:
+            try:
+                return main(*args, **kwargs)
+            except error_types as error:
+                if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                print(f"error: {error}", file=sys.stderr)
+                sys.exit(2)
+
+        return wrapper
+
+    return decorate
