@@ -312,10 +312,21 @@ class FaceDataModule(pl.LightningDataModule):
         )
 
     def _missing_videos(self) -> list[str]:
+        """Videos of the index that extraction has not finished.
+
+        A video where no face was found is finished too (its status row in ``videos.csv``
+        says so): without that, every run would start the extraction again for it.
+        """
+        from fakedetect.extraction_log import FINISHED, ExtractionLog
+
         videos = self.video_index()["video"]
-        if not self.faces_csv.is_file():
-            return videos.tolist()
-        done = set(pd.read_csv(self.faces_csv, usecols=["video"], dtype={"video": str})["video"])
+        done: set[str] = set()
+        if self.faces_csv.is_file():
+            faces = pd.read_csv(self.faces_csv, usecols=["video"], dtype={"video": str})
+            done |= set(faces["video"])
+        if (self.faces_dir / "videos.csv").is_file():
+            status = ExtractionLog.read_status(self.faces_dir)
+            done |= set(status.loc[status["status"].isin(FINISHED), "video"].astype(str))
         return [video for video in videos if video not in done]
 
     def prepare_data(self) -> None:

@@ -189,3 +189,31 @@ def test_detect_augmentation_is_seeded_per_worker():
         transform.set_random_seed(seed)
         outputs.append(transform(image=image)["image"])
     assert torch.equal(outputs[0], outputs[1]) and not torch.equal(outputs[0], outputs[2])
+
+
+def test_detect_prepare_data_counts_a_no_face_video_as_done(face_dataset, tmp_path, monkeypatch):
+    from fakedetect.extraction_log import STATUS_COLUMNS
+
+    index, faces_dir = face_dataset
+    output = tmp_path / "extracted"
+    output.mkdir()
+    faces = pd.read_csv(faces_dir / "faces.csv")
+    faces.query("video != 'train_real_003'").to_csv(output / "faces.csv", index=False)
+    status = pd.DataFrame({"video": sorted(set(faces["video"]))}).reindex(columns=STATUS_COLUMNS)
+    status[["faces", "frames_sampled", "frames_with_face", "num_frames", "height", "width"]] = 0
+    status["status"] = ["no_face" if v == "train_real_003" else "ok" for v in status["video"]]
+    calls = []
+    monkeypatch.setitem(
+        sys.modules,
+        "fakedetect.extract",
+        types.SimpleNamespace(extract_faces=lambda *args, **kwargs: calls.append(args)),
+    )
+    datamodule = make_datamodule(index, output, extract={"detector": "mtcnn"})
+
+    status.query("video != 'train_real_003'").to_csv(output / "videos.csv", index=False)
+    datamodule.prepare_data()  # no status row for it: extraction is unfinished
+    assert len(calls) == 1
+
+    status.to_csv(output / "videos.csv", index=False)
+    datamodule.prepare_data()  # "no_face" is a finished video: nothing to do
+    assert len(calls) == 1
