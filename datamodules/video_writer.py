@@ -171,7 +171,7 @@ class VideoWriter:
             return
         source = av.open(str(self.audio_from))
         if not source.streams.audio:
-            log.info("%s has no audio stream; writing video only", self.audio_from)
+            log.debug("%s has no audio stream; writing video only", self.audio_from)
             source.close()
             return
         audio_in = source.streams.audio[0]
