@@ -25,8 +25,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install torch, the project (editable) and facenet-pytorch
 
-run: $(STAMP) ## The main job on the embedded dataset (CPU): train a tiny FOMM, then animate
-	$(PY) train.py
+run: $(STAMP) ## The whole loop on the embedded dataset (CPU, <15 min): FOMM, fakes, detector, studies, report
+	$(PY) -m fakedetect.loop
 
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m pytest

@@ -46,8 +46,11 @@ def _wandb_has_credentials() -> bool:
 OmegaConf.register_new_resolver("wandb_offline", lambda: not _wandb_has_credentials(), replace=True)
 
 
-def _instantiate_list(group: DictConfig | None) -> list[Any]:
-    """Instantiate every entry of a callbacks/loggers group that has a ``_target_``."""
+def instantiate_list(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a callbacks/loggers group that has a ``_target_``.
+
+    The study and loop commands build their loggers with it too.
+    """
     if not group:
         return []
     return [
@@ -141,8 +144,8 @@ def train(cfg: DictConfig) -> float | None:
 
     datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
-    callbacks = _instantiate_list(cfg.get("callbacks"))
-    loggers = _instantiate_list(cfg.get("logger"))
+    callbacks = instantiate_list(cfg.get("callbacks"))
+    loggers = instantiate_list(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
 
     for lg in loggers:

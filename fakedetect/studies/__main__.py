@@ -29,7 +29,7 @@ from fakedetect.studies.report import StudyResult
 from fomm.media import InputError, exit_on_input_error
 
 # train registers the ${wandb_offline:} resolver that conf/logger/wandb.yaml uses.
-from train import _instantiate_list as build_loggers
+from train import instantiate_list as build_loggers
 
 log = logging.getLogger(__name__)
 

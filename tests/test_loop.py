@@ -1,0 +1,154 @@
+"""The whole loop (`make run`) on a shrunken embedded dataset: report, finite numbers, resume."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+from datamodules.video_io import read_video
+from fakedetect.loop import CONF_DIR, run_loop
+from fakedetect.loop_report import headline_numbers
+
+# Appended to the embedded pipeline's own overrides: later overrides win, so this is the
+# same pipeline with fewer identities, frames and steps.
+SMALL_DATA = [
+    "data.train_identities=6",
+    "data.test_identities=2",
+    "data.train_videos_per_identity=1",
+    "data.test_videos_per_identity=1",
+    "data.num_frames=16",
+]
+SHRINK = {
+    "fomm": [
+        *SMALL_DATA,
+        "data.num_repeats=2",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        "data.val_videos=1",
+        "data.val_max_frames=4",
+        "data.test_max_frames=8",
+        "trainer.max_steps=4",
+        "trainer.log_every_n_steps=1",
+    ],
+    "detector": [
+        "model.net.backbone=test_efficientnet",
+        "model.max_steps=4",
+        "model.val_every_n_steps=2",
+        "data.extract.frames_per_video=4",
+        "data.index.max_frames=8",
+        "data.batch_size=8",
+        "data.eval_batch_size=16",
+    ],
+    "study_overrides": ["scorer.frames_per_video=4"],
+    "studies": ["study.max_videos=1", "study.max_frames=8"],
+}
+
+
+def compose_small_loop(output_dir: Path, data_dir: Path):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "loop",
+            overrides=[f"output_dir={output_dir}", f"paths.data_dir={data_dir}"],
+            return_hydra_config=True,
+        )
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.runtime.cwd = str(CONF_DIR.parent)
+        cfg.hydra.job.num = 0
+        pipeline = cfg.pipeline
+        pipeline.fomm = [*pipeline.fomm, *SHRINK["fomm"]]
+        pipeline.detector = [*pipeline.detector, *SHRINK["detector"]]
+        pipeline.study_overrides = [*pipeline.study_overrides, *SHRINK["study_overrides"]]
+        for name in pipeline.studies:
+            pipeline.studies[name] = [*pipeline.studies[name], *SHRINK["studies"]]
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+@pytest.mark.slow
+def test_the_loop_writes_a_report_with_finite_numbers_and_resumes(tmp_path):
+    out = tmp_path / "loop"
+    cfg = compose_small_loop(out, tmp_path / "data")
+    metrics = run_loop(cfg)
+
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    baselines = ("reconstruction_l1_no_motion", "reconstruction_l1_frozen_keypoints")
+    for key in ("video_auc", "reconstruction_l1", *baselines):
+        assert isinstance(saved[key], float) and math.isfinite(saved[key]), key
+    assert 0.0 <= saved["video_auc"] <= 1.0
+    assert set(saved["seconds"]) >= {"fomm", "fakes_and_detector", "study_robustness"}
+
+    report = (out / "report.md").read_text()
+    assert "## Headline numbers" in report
+    assert f"| `video_auc` | {saved['video_auc']:.4g} |" in report
+    # Every plot the report shows exists, and each study drew at least one.
+    linked_pngs = [
+        line.split("](")[1].split(")")[0] for line in report.splitlines() if "![" in line
+    ]
+    assert linked_pngs and all((out / png).is_file() for png in linked_pngs)
+    for study in cfg.pipeline.studies:
+        assert any(png.startswith(f"studies/{study}/") for png in linked_pngs), study
+
+    animation = read_video(out / "animation.mp4")
+    side_by_side = read_video(out / "animation.side_by_side.mp4")
+    assert len(animation) == len(side_by_side) > 1
+    assert side_by_side.shape[2] == 3 * animation.shape[2]
+
+    # Rerunning into the same folder reuses every finished stage.
+    stage_files = [out / "fomm" / "metrics.json", out / "detector" / "metrics.json"]
+    stage_files += [out / "studies" / name / "summary.json" for name in cfg.pipeline.studies]
+    before = {path: path.stat().st_mtime_ns for path in stage_files}
+    rerun = run_loop(compose_small_loop(out, tmp_path / "data"))
+    assert {path: path.stat().st_mtime_ns for path in stage_files} == before
+    assert rerun["video_auc"] == saved["video_auc"]
+
+
+def test_headline_numbers_are_named_by_study_and_keep_missing_values():
+    studies = {
+        "bitrate": {"results": {"l1_110k": 0.05, "note": "text", "auc_8m": None}},
+        "pose": {"results": {"frontal_l1": 1}},
+    }
+    assert headline_numbers(studies) == {
+        "bitrate/l1_110k": 0.05,
+        "bitrate/auc_8m": None,
+        "pose/frontal_l1": 1.0,
+    }
+
+
+@pytest.mark.parametrize("pipeline", ["embedded", "vox"])
+def test_every_stage_of_a_pipeline_composes(pipeline, tmp_path):
+    """What each stage would run resolves, so a typo fails here and not an hour in."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        loop = compose(
+            "loop",
+            overrides=[
+                f"pipeline={pipeline}",
+                f"output_dir={tmp_path}",
+                f"paths.data_dir={tmp_path}",
+            ],
+        )
+        stages = {
+            "fomm": compose("train", overrides=list(loop.pipeline.fomm)),
+            "detector": compose(
+                "train",
+                overrides=[*loop.pipeline.detector, f"data.index.checkpoint={tmp_path}/f.ckpt"],
+            ),
+        }
+        for name, overrides in loop.pipeline.studies.items():
+            stages[name] = compose(
+                "studies",
+                overrides=[f"study={name}", *loop.pipeline.study_overrides, *overrides],
+            )
+    assert stages["fomm"].model._target_ == "fomm.module.FOMMLitModule"
+    assert stages["detector"].data.index._target_ == "fomm.fakes.fomm_fakes_index"
+    assert set(loop.pipeline.studies) == {"bitrate", "pose", "occlusion", "robustness"}
+    for name in loop.pipeline.studies:
+        assert stages[name].study._target_.startswith(f"fakedetect.studies.{name}.")
