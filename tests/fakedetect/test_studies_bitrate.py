@@ -13,7 +13,8 @@ from studies_media import (  # noqa: F401 (autouse fixture)
     write_videos,
 )
 
-from fakedetect.studies.bitrate import bitrate_study, keypoint_jitter, setting_name
+from fakedetect.studies.bitrate import bitrate_study, setting_name
+from fakedetect.studies.measures import keypoint_jitter
 from fomm.media import InputError
 
 
