@@ -13,6 +13,7 @@ import csv
 import json
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
 log = logging.getLogger(__name__)
+
+# FOMM steps its optimizers by hand, and Lightning then warns (with a page of example code)
+# that a step-interval checkpoint holds the weights after the step, not before. After the
+# step is what resuming needs: the checkpoint and global_step agree.
+warnings.filterwarnings(
+    "ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps"
+)
 
 
 def _wandb_has_credentials() -> bool:
