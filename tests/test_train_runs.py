@@ -1,6 +1,7 @@
 """train(cfg) end to end on the default tiny FOMM: fast_dev_run, bf16, DDP on CPU, resume."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,30 @@ def test_bf16_mixed_on_cpu(make_cfg, embedded_root):
         ["debug=fast_dev_run", "trainer.precision=bf16-mixed", f"paths.data_dir={embedded_root}"]
     )
     train.train(cfg)
+
+
+def test_experiment_fomm_vox_bf16_runs_on_tiny_settings(make_cfg, embedded_root):
+    """The experiment's own values (bf16, TF32 matmuls) on the tiny model and data."""
+    cfg = make_cfg(
+        [
+            "experiment=fomm_vox_bf16",
+            "model=fomm_tiny",
+            "data=embedded",
+            "trainer=cpu",
+            "debug=fast_dev_run",
+            "logger=csv",
+            f"paths.data_dir={embedded_root}",
+        ]
+    )
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.matmul_precision == "high"
+    previous = torch.get_float32_matmul_precision()
+    try:
+        train.train(cfg)
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision(previous)
+    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert math.isfinite(metrics["train/loss_generator"])
 
 
 def _recorded_run(make_cfg, root, data_root, max_steps, extra=()):

@@ -67,3 +67,17 @@ def test_fomm_fakes_config_needs_a_checkpoint_and_can_detect_faces(make_cfg, tmp
     )
     detector = hydra.utils.instantiate(detected.data.extract.detector, device="cpu")
     assert isinstance(detector, MTCNNDetector)
+
+
+def test_experiment_detector_on_fomm_fakes_runs_on_tiny_settings(make_cfg, tmp_path):
+    embedded = tmp_path / "data" / "embedded"
+    write_talking_heads(embedded / "train", 4, 2, num_frames=3, size=32)
+    write_talking_heads(embedded / "test", 2, 2, num_frames=3, size=32, first_identity=4)
+    checkpoint, config = write_tiny_checkpoint(tmp_path, size=32)
+    tiny = [o for o in small_runs(checkpoint, config) if not o.startswith(("model=", "data="))]
+    cfg = make_cfg(["experiment=detector_on_fomm_fakes", *tiny, "debug=fast_dev_run"])
+    assert cfg.data.frames_per_video == 32 and cfg.data.index.fakes_per_video == 2
+    train.train(cfg)
+
+    labels = pd.read_csv(tmp_path / "data" / "fomm_fakes" / "labels.csv")
+    assert labels["label"].value_counts().to_dict() == {1: 24, 0: 12}  # two fakes a real video
