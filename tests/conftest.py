@@ -30,15 +30,17 @@ REFERENCE_DIR = Path(
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
-def compose_config(overrides: list[str], tmp_path: Path) -> DictConfig:
-    """Compose ``conf/train.yaml`` as ``python train.py <overrides>`` would, writing under tmp_path.
+def compose_config(overrides: list[str], tmp_path: Path, config_name: str = "train") -> DictConfig:
+    """Compose a primary config of ``conf/`` as its command would, writing under tmp_path.
 
-    Hydra's runtime values are set as a real run sets them, so ``${hydra:...}``
-    interpolations resolve; data, logs and outputs all go to ``tmp_path``.
+    ``train`` is ``python train.py <overrides>``; ``studies`` and ``loop`` are
+    ``python -m fakedetect.studies`` and ``python -m fakedetect.loop``. Hydra's runtime
+    values are set as a real run sets them, so ``${hydra:...}`` interpolations resolve;
+    data (unless ``paths.data_dir=`` is given), logs and outputs all go to ``tmp_path``.
     """
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     # As in a real run, each run writes to its own folder under <log_dir>/<task>/runs/.
     output_dir = tmp_path / "logs" / cfg.task_name / "runs" / f"run{next(_RUN_NUMBERS):03d}"
     data_dir = next(
@@ -60,8 +62,10 @@ def compose_config(overrides: list[str], tmp_path: Path) -> DictConfig:
 def make_cfg(tmp_path):
     """Return a function ``overrides -> composed config`` rooted in this test's tmp dir."""
 
-    def _make(overrides: list[str] | None = None, root: Path | None = None) -> DictConfig:
-        return compose_config(list(overrides or []), root or tmp_path)
+    def _make(
+        overrides: list[str] | None = None, root: Path | None = None, config_name: str = "train"
+    ) -> DictConfig:
+        return compose_config(list(overrides or []), root or tmp_path, config_name)
 
     yield _make
     GlobalHydra.instance().clear()

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from datamodules.video_io import read_video
@@ -49,32 +48,22 @@ SHRINK = {
 }
 
 
-def compose_small_loop(output_dir: Path, data_dir: Path):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            "loop",
-            overrides=[f"output_dir={output_dir}", f"paths.data_dir={data_dir}"],
-            return_hydra_config=True,
-        )
+def compose_small_loop(make_cfg, output_dir: Path, data_dir: Path):
+    cfg = make_cfg([f"output_dir={output_dir}", f"paths.data_dir={data_dir}"], config_name="loop")
     with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.runtime.cwd = str(CONF_DIR.parent)
-        cfg.hydra.job.num = 0
         pipeline = cfg.pipeline
         pipeline.fomm = [*pipeline.fomm, *SHRINK["fomm"]]
         pipeline.detector = [*pipeline.detector, *SHRINK["detector"]]
         pipeline.study_overrides = [*pipeline.study_overrides, *SHRINK["study_overrides"]]
         for name in pipeline.studies:
             pipeline.studies[name] = [*pipeline.studies[name], *SHRINK["studies"]]
-    HydraConfig().set_config(cfg)
     return cfg
 
 
 @pytest.mark.slow
-def test_the_loop_writes_a_report_with_finite_numbers_and_resumes(tmp_path):
+def test_the_loop_writes_a_report_with_finite_numbers_and_resumes(make_cfg, tmp_path):
     out = tmp_path / "loop"
-    cfg = compose_small_loop(out, tmp_path / "data")
+    cfg = compose_small_loop(make_cfg, out, tmp_path / "data")
     metrics = run_loop(cfg)
 
     saved = json.loads((out / "metrics.json").read_text())
@@ -105,7 +94,7 @@ def test_the_loop_writes_a_report_with_finite_numbers_and_resumes(tmp_path):
     stage_files = [out / "fomm" / "metrics.json", out / "detector" / "metrics.json"]
     stage_files += [out / "studies" / name / "summary.json" for name in cfg.pipeline.studies]
     before = {path: path.stat().st_mtime_ns for path in stage_files}
-    rerun = run_loop(compose_small_loop(out, tmp_path / "data"))
+    rerun = run_loop(compose_small_loop(make_cfg, out, tmp_path / "data"))
     assert {path: path.stat().st_mtime_ns for path in stage_files} == before
     assert rerun["video_auc"] == saved["video_auc"]
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 from datamodules.embedded import write_talking_heads
 from datamodules.face_detection import WholeFrameDetector
@@ -22,7 +18,6 @@ from fomm.nets import build_networks
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = ROOT / "conf"
-_RUNS = itertools.count()
 
 
 def write_videos(
@@ -82,24 +77,6 @@ def write_index(path: Path, real: list[Path], fake: list[Path]) -> Path:
     table["split"] = "test"
     table.to_csv(path, index=False)
     return path
-
-
-def compose_study(overrides: list[str], tmp_path: Path) -> DictConfig:
-    """Compose ``conf/studies.yaml`` as ``python -m fakedetect.studies <overrides>`` would."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="studies", overrides=overrides, return_hydra_config=True)
-    output_dir = tmp_path / "logs" / f"run{next(_RUNS):03d}"
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.runtime.cwd = str(ROOT)
-        cfg.hydra.job.num = 0
-        cfg.paths.output_dir = str(output_dir)
-        cfg.paths.log_dir = str(tmp_path / "logs")
-        cfg.paths.data_dir = str(tmp_path / "data")
-    HydraConfig().set_config(cfg)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    return cfg
 
 
 @pytest.fixture(autouse=True)

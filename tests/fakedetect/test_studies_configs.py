@@ -12,7 +12,6 @@ from hydra.core.global_hydra import GlobalHydra
 from pipeline_checkpoints import write_tiny_checkpoint
 from studies_media import (  # noqa: F401
     ROOT,
-    compose_study,
     one_torch_thread,
     write_index,
     write_real_and_fake,
@@ -78,8 +77,8 @@ def clear_hydra():
 
 
 @pytest.mark.parametrize("study", STUDIES)
-def test_every_study_config_composes_and_runs(study, inputs, tmp_path):
-    cfg = compose_study(overrides(study, inputs), tmp_path)
+def test_every_study_config_composes_and_runs(study, inputs, make_cfg):
+    cfg = make_cfg(overrides(study, inputs), config_name="studies")
     assert cfg.study._target_ == f"fakedetect.studies.{study}.{study}_study"
     table, summary = run_study(cfg)
     out = Path(cfg.paths.output_dir)
@@ -104,8 +103,8 @@ def test_every_study_config_composes_and_runs(study, inputs, tmp_path):
     assert any(c.startswith(f"{study}/summary/") for c in metrics.columns)
 
 
-def test_robustness_perturbations_are_partial_functions(inputs, tmp_path):
-    cfg = compose_study(["study=robustness"], tmp_path)
+def test_robustness_perturbations_are_partial_functions(inputs, make_cfg):
+    cfg = make_cfg(["study=robustness"], config_name="studies")
     names = set(cfg.study.perturbations)
     assert names == {"downscale", "rotate", "gaussian_blur", "gaussian_noise", "jpeg", "h264"}
     for name, entry in cfg.study.perturbations.items():
@@ -114,8 +113,8 @@ def test_robustness_perturbations_are_partial_functions(inputs, tmp_path):
         assert len(entry.strengths) >= 2
 
 
-def test_tensorboard_logger_gets_the_plots(inputs, tmp_path):
-    cfg = compose_study(overrides("occlusion", inputs, logger="tensorboard"), tmp_path)
+def test_tensorboard_logger_gets_the_plots(inputs, make_cfg):
+    cfg = make_cfg(overrides("occlusion", inputs, logger="tensorboard"), config_name="studies")
     run_study(cfg)
     events = list((Path(cfg.paths.output_dir) / "tensorboard").rglob("events.out.tfevents*"))
     assert events and max(e.stat().st_size for e in events) > 10_000
