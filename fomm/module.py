@@ -322,25 +322,28 @@ class FOMMLitModule(pl.LightningModule):
         )
         step = max(1, int(self.hparams.val_batch_frames))
         errors, first = [], None
-        copy_errors, frozen_errors = [], []
+        # Without motion every frame gets the same image, so each baseline is one image.
+        baselines = {}
+        if stage == "test":
+            baselines = {
+                "no_motion": frames[:1],
+                "frozen_keypoints": animator(frames[:1])["prediction"],
+            }
+        baseline_errors: dict[str, list[Tensor]] = {name: [] for name in baselines}
         for start in range(0, frames.shape[0], step):
             chunk = frames[start : start + step]
             out = animator(chunk, visualize=first is None)
             errors.append((out["prediction"] - chunk).abs().mean(dim=(1, 2, 3)))
             if first is None:
                 first = (chunk, out)
-            if stage == "test":
-                still = frames[:1].expand_as(chunk)
-                copy_errors.append((still - chunk).abs().mean(dim=(1, 2, 3)))
-                frozen = animator(still)["prediction"]
-                frozen_errors.append((frozen - chunk).abs().mean(dim=(1, 2, 3)))
+            for name, still in baselines.items():
+                baseline_errors[name].append((still - chunk).abs().mean(dim=(1, 2, 3)))
         l1 = torch.cat(errors).mean()
         count = frames.shape[0]
         self.log(f"{stage}/l1", l1, on_epoch=True, batch_size=count, sync_dist=True)
-        if stage == "test":
-            for name, values in (("no_motion", copy_errors), ("frozen_keypoints", frozen_errors)):
-                value = torch.cat(values).mean()
-                self.log(f"test/l1_{name}", value, on_epoch=True, batch_size=count, sync_dist=True)
+        for name, values in baseline_errors.items():
+            value = torch.cat(values).mean()
+            self.log(f"test/l1_{name}", value, on_epoch=True, batch_size=count, sync_dist=True)
         if batch_idx == 0 and self.hparams.log_images_every_n_steps:
             chunk, out = first
             grid = animation_grid(
