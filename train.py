@@ -161,17 +161,20 @@ def train(cfg: DictConfig) -> float | None:
 
     try:
         results: dict[str, float] = {}
-        if cfg.get("train", True):
-            trainer.fit(
-                model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, cfg)
-            )
+        ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg)
+        training = cfg.get("train", True)
+        if training:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
             results.update(_scalars(trainer.callback_metrics))
         if cfg.get("test", True):
+            # After fitting, the best checkpoint (the last weights when none was ranked);
+            # with train=false, the checkpoint the user named (test-only evaluation).
             best = (
                 trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             )
+            test_ckpt = (best or None) if training else ckpt_path
             _adopt_csv_columns(loggers)
-            for tested in trainer.test(model, datamodule=datamodule, ckpt_path=best or None):
+            for tested in trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt):
                 results.update(_scalars(tested))
         if trainer.is_global_zero:
             output_dir = Path(cfg.paths.output_dir)

@@ -114,6 +114,33 @@ def test_resume_from_last_continues_at_the_same_step(make_cfg, embedded_root, tm
     assert second["batches"] == first["batches"]
 
 
+def test_train_false_tests_the_named_checkpoint(make_cfg, embedded_root):
+    """``train=false ckpt_path=X`` evaluates X: the same test scores as right after fitting."""
+    small = [
+        *TINY_RUN,
+        f"paths.data_dir={embedded_root}",
+        "trainer.max_steps=3",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=2",
+    ]
+    fitted = make_cfg(small)
+    train.train(fitted)
+    fitted_dir = Path(fitted.paths.output_dir)
+    after_fit = json.loads((fitted_dir / "metrics.json").read_text())
+    # No validation ran in 3 steps, so the run tested its final weights: those of last.ckpt.
+    last = fitted_dir / "checkpoints" / "last.ckpt"
+
+    tested = make_cfg([*small, "train=false", f"ckpt_path={last}"])
+    train.train(tested)
+    only_test = json.loads((Path(tested.paths.output_dir) / "metrics.json").read_text())
+    assert only_test["test/l1"] == pytest.approx(after_fit["test/l1"], rel=1e-5)
+
+    untrained = make_cfg([*small, "train=false"])
+    train.train(untrained)
+    scratch = json.loads((Path(untrained.paths.output_dir) / "metrics.json").read_text())
+    assert scratch["test/l1"] != pytest.approx(after_fit["test/l1"], rel=1e-3)
+
+
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_fit_then_test(make_cfg, embedded_root):
     cfg = make_cfg(
