@@ -2,13 +2,14 @@
 
 ``data=embedded`` needs no download: the first run renders small talking-head
 videos (:mod:`datamodules.synthetic_faces`) into ``<data_dir>/embedded`` in the
-layout of a real FOMM dataset (``train/`` and ``test/`` with ``ID#video.mp4``
-files; test identities never appear in train), and from then on it is read like
-any other dataset. A given spec always renders the same frames (the encoded bytes
-can differ slightly: multithreaded libx264 is not bit-exact); generation takes a few
-seconds. A ``manifest.json`` written last records the spec and every file's size;
-a folder whose manifest is missing, stale or contradicted by the files is
-rebuilt, never trusted. The new copy is built in a temporary folder and renamed
+layout of a real FOMM dataset (``train/``, ``val/`` and ``test/`` with ``ID#video.mp4``
+files; each identity appears in one split only, so the checkpoint chosen on ``val/``
+never saw the test people), and from then on it is read like any other dataset. A
+given spec always renders the same frames (the encoded bytes can differ slightly:
+multithreaded libx264 is not bit-exact); generation takes a few seconds. A
+``manifest.json`` written last records the spec and every file's size; a folder
+whose manifest is missing, stale or contradicted by the files is rebuilt, never
+trusted. The new copy is built in a temporary folder and renamed
 into place, so an interrupted generation leaves nothing half-made.
 """
 
@@ -85,6 +86,8 @@ class EmbeddedSpec:
     test_identities: int = 4
     train_videos_per_identity: int = 3
     test_videos_per_identity: int = 2
+    val_identities: int = 2
+    val_videos_per_identity: int = 2
     num_frames: int = 80
     size: int = 64
     fps: int = 25
@@ -140,12 +143,26 @@ def ensure_embedded_dataset(root: str | os.PathLike, spec: EmbeddedSpec | None =
     building = root.parent / f".{root.name}.building-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
     try:
-        write_talking_heads(building / "train", spec.train_identities,
-                            spec.train_videos_per_identity, spec.num_frames, spec.size,
-                            spec.seed, spec.fps)  # fmt: skip
-        write_talking_heads(building / "test", spec.test_identities,
-                            spec.test_videos_per_identity, spec.num_frames, spec.size,
-                            spec.seed, spec.fps, first_identity=spec.train_identities)  # fmt: skip
+        # Validation people are numbered after the test people, so adding them left train
+        # and test exactly as they were.
+        splits = (
+            ("train", spec.train_identities, spec.train_videos_per_identity, 0),
+            ("test", spec.test_identities, spec.test_videos_per_identity, spec.train_identities),
+            ("val", spec.val_identities, spec.val_videos_per_identity,
+             spec.train_identities + spec.test_identities),
+        )  # fmt: skip
+        for split, identities, videos, first in splits:
+            if identities > 0:
+                write_talking_heads(
+                    building / split,
+                    identities,
+                    videos,
+                    spec.num_frames,
+                    spec.size,
+                    spec.seed,
+                    spec.fps,
+                    first_identity=first,
+                )
         files = {
             path.relative_to(building).as_posix(): path.stat().st_size
             for path in sorted(building.rglob("*.mp4"))
@@ -187,6 +204,10 @@ class EmbeddedDataModule(FOMMDataModule):
         test_identities: other people, in ``test/``.
         train_videos_per_identity: videos of each training identity.
         test_videos_per_identity: videos of each test identity.
+        val_identities: yet other people, in ``val/`` (validation never uses test people);
+            0 writes no ``val/``, and validation is then held out of ``train/`` (``val_identities``
+            of the :class:`~datamodules.pairs.FOMMDataModule`, which this also sets).
+        val_videos_per_identity: videos of each validation identity.
         num_frames: frames per video.
         fps: frame rate of the files.
         seed: seed of the generator.
@@ -201,12 +222,14 @@ class EmbeddedDataModule(FOMMDataModule):
         test_identities: int = 4,
         train_videos_per_identity: int = 3,
         test_videos_per_identity: int = 2,
+        val_identities: int = 2,
+        val_videos_per_identity: int = 2,
         num_frames: int = 80,
         fps: int = 25,
         seed: int = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(root_dir, frame_shape=frame_shape, **kwargs)
+        super().__init__(root_dir, frame_shape=frame_shape, val_identities=val_identities, **kwargs)
         if self.frame_shape[0] != self.frame_shape[1]:
             raise ValueError(f"frame_shape={list(self.frame_shape)}: embedded frames are square")
         self.spec = EmbeddedSpec(
@@ -214,6 +237,8 @@ class EmbeddedDataModule(FOMMDataModule):
             test_identities=test_identities,
             train_videos_per_identity=train_videos_per_identity,
             test_videos_per_identity=test_videos_per_identity,
+            val_identities=val_identities,
+            val_videos_per_identity=val_videos_per_identity,
             num_frames=num_frames,
             size=self.frame_shape[0],
             fps=fps,

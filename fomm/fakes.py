@@ -195,8 +195,8 @@ def generate_fakes(
 
     Args:
         checkpoint: an official ``*.pth.tar`` (with ``config``) or a ``.ckpt`` trained here.
-        videos: a FOMM dataset root (``train/``+``test/``, pooled), a flat folder of videos,
-            or a video index CSV (real rows used); identities from ``ID#rest`` names.
+        videos: a FOMM dataset root (``train/``, ``val/``, ``test/``, pooled), a flat folder
+            of videos, or a video index CSV (real rows used); identities from ``ID#rest`` names.
         output: the dataset folder to write.
         config: the official yaml of an official checkpoint.
         split_fractions: share of the identities per split (default 0.7/0.15/0.15).

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from datamodules.fomm_layout import LAYOUT_HELP, identity_of, list_video_items
+from datamodules.fomm_layout import LAYOUT_HELP, identity_of, list_video_items, split_folders
 from fomm.media import InputError
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,10 @@ def real_video_id(split: str, item: InputVideo) -> str:
 
 
 def _from_folder(root: Path) -> list[InputVideo]:
-    train, test = root / "train", root / "test"
-    folders = [folder for folder in (train, test) if folder.is_dir()] or [root]
+    try:
+        folders = list(split_folders(root).values()) or [root]
+    except ValueError as error:
+        raise InputError(f"videos={root}: {error}") from error
     found: dict[str, InputVideo] = {}
     for folder in folders:
         for item in list_video_items(folder):
@@ -140,8 +142,8 @@ def list_input_videos(videos: str | os.PathLike) -> list[InputVideo]:
     """The real videos to build the dataset from, sorted by key.
 
     Args:
-        videos: a FOMM dataset root (``train/`` and ``test/``, pooled: the split here is
-            our own), a flat folder of videos, or a video index CSV (``path`` relative to
+        videos: a FOMM dataset root (``train/``, ``val/`` and ``test/``, pooled: the split
+            here is our own), a flat folder of videos, or a video index CSV (``path`` relative to
             the CSV; optional ``video`` id, ``identity``, and ``label``, of which only
             real rows are used).
 

@@ -20,6 +20,8 @@ SMALL_DATA = [
     "data.test_identities=2",
     "data.train_videos_per_identity=1",
     "data.test_videos_per_identity=1",
+    "data.val_identities=2",
+    "data.val_videos_per_identity=1",
     "data.num_frames=16",
 ]
 SHRINK = {
@@ -28,7 +30,7 @@ SHRINK = {
         "data.num_repeats=2",
         "data.num_workers=0",
         "data.batch_size=4",
-        "data.val_videos=1",
+        "data.val_max_videos=1",
         "data.val_max_frames=4",
         "data.test_max_frames=8",
         "trainer.max_steps=4",
