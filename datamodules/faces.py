@@ -36,6 +36,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset, RandomSampler, get_worker_info
 
+from datamodules.indexes.common import split_leaks
 from datamodules.samplers import (
     BalancedBatchSampler,
     TrainSampling,
@@ -296,6 +297,14 @@ class FaceDataModule(pl.LightningDataModule):
             if missing:
                 raise ValueError(f"{where} lacks the column(s) {', '.join(missing)}.")
             index = index.assign(video=index["video"].astype(str), label=index["label"].astype(int))
+            leak = split_leaks(index)
+            if leak:
+                log.warning(
+                    "%s: %s: validation and test then share videos or people with training, "
+                    "and the numbers they give are optimistic.",
+                    where,
+                    leak,
+                )
             bad_labels = sorted(set(index["label"].unique()) - {0, 1})
             if bad_labels:
                 raise ValueError(
@@ -383,9 +392,13 @@ class FaceDataModule(pl.LightningDataModule):
     def _require(self, split: str, both_classes: bool = False) -> pd.DataFrame:
         rows = self.splits[split]
         if rows.empty:
+            videos = self.video_index()["split"].value_counts()
+            counts = ", ".join(f"{name} {int(videos.get(name, 0))}" for name in SPLITS)
             raise ValueError(
-                f"The {split} split has no face crops (faces {self.faces_csv}): check the "
-                "split column of the video index and that the extraction finished."
+                f"The {split} split has no face crops (faces {self.faces_csv}; videos in the "
+                f"index: {counts}): give the index {split} videos (a larger {split} fraction "
+                "of the index builder, or the split column of the CSV), and check that the "
+                "extraction finished."
             )
         if both_classes and rows["label"].nunique() < 2:
             present = "fake" if rows["label"].iloc[0] else "real"

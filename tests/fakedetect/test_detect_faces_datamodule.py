@@ -129,7 +129,7 @@ def test_detect_missing_inputs_fail_with_one_clear_message(face_dataset, tmp_pat
     builder = functools.partial(lambda table: table.copy(), no_val)
     datamodule = make_datamodule(builder, faces_dir)
     datamodule.setup("test")  # test needs no validation split
-    with pytest.raises(ValueError, match="The val split has no face crops"):
+    with pytest.raises(ValueError, match=r"The val split has no face crops .*train 8, val 0"):
         datamodule.setup("fit")
 
     fewer = pd.read_csv(faces_dir / "faces.csv").query("video != 'train_real_003'")
@@ -137,6 +137,20 @@ def test_detect_missing_inputs_fail_with_one_clear_message(face_dataset, tmp_pat
     with caplog.at_level(logging.WARNING):
         make_datamodule(index, faces_dir).setup("fit")
     assert "1 of 16 videos of the index have no faces" in caplog.text
+
+
+def test_detect_an_index_that_leaks_across_splits_is_reported(face_dataset, caplog):
+    index, faces_dir = face_dataset
+    table = pd.read_csv(index, dtype={"video": str}, keep_default_na=False)
+    table.loc[table["video"] == "test_fake_000", "original"] = "val_real_000"  # test <- val
+    leaky = functools.partial(lambda rows: rows.copy(), table)
+    with caplog.at_level(logging.WARNING):
+        make_datamodule(leaky, faces_dir).setup("fit")
+    assert "1 originals have videos in several splits (e.g. val_real_000)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        make_datamodule(index, faces_dir).setup("fit")
+    assert "several splits" not in caplog.text
 
 
 def test_detect_prepare_data_runs_the_extraction_when_faces_are_missing(
