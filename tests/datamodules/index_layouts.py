@@ -54,13 +54,16 @@ def write_celebdf(
     clips: int = 2,
     youtube: int = 6,
     test_list: list[str] = CELEBDF_TEST_LIST,
+    donor_offsets: tuple[int, ...] = (1,),
 ) -> Path:
-    """Celebrities id0..: real clips, fakes ``id<k>_id<k+1>_<clip>`` and YouTube-real videos."""
+    """Celebrities id0..: real clips, fakes ``id<k>_id<k+d>_<clip>`` (d in ``donor_offsets``,
+    modulo the count) and YouTube-real videos."""
     for identity in range(identities):
         for clip in range(clips):
             touch(root / "Celeb-real" / f"id{identity}_{clip:04d}.mp4")
-            donor = (identity + 1) % identities
-            touch(root / "Celeb-synthesis" / f"id{identity}_id{donor}_{clip:04d}.mp4")
+            for offset in donor_offsets:
+                donor = (identity + offset) % identities
+                touch(root / "Celeb-synthesis" / f"id{identity}_id{donor}_{clip:04d}.mp4")
     for number in range(youtube):
         touch(root / "YouTube-real" / f"{number:05d}.mp4")
     (root / "List_of_testing_videos.txt").write_text("\n".join(test_list) + "\n")
