@@ -1,9 +1,9 @@
 """Deepfake dataset generation speed: ``fomm.fakes.generate_fakes`` on the embedded dataset.
 
-The embedded talking heads (56 videos of 80 frames, 64x64, 20 identities; generated
-under ``<data dir>/embedded`` if missing) are reenacted by the tiny FOMM of
-``conf/model/fomm_tiny.yaml`` with random weights (the speed does not depend on the
-weights): 56 re-encoded real videos and 56 fakes. Prints videos/s and frames/s overall
+The embedded talking heads (60 videos of 80 frames, 64x64, 22 identities in train/, val/
+and test/; generated under ``<data dir>/embedded`` if missing) are reenacted by the tiny
+FOMM of ``conf/model/fomm_tiny.yaml`` with random weights (the speed does not depend on
+the weights): 60 re-encoded real videos and 60 fakes. Prints videos/s and frames/s overall
 and separately for the re-encoding of real videos and the animation of fakes.
 
     python benchmarks/fomm_fakes.py
