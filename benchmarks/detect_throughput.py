@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from datamodules.face_detection import MTCNNDetector
-from datamodules.mtcnn import bf16_is_fast
+from datamodules.precision import bf16_is_fast
 from datamodules.video_io import open_video
 from fakedetect.extraction_log import ExtractionLog, list_videos
 from fakedetect.faces import CropSettings, crop_face, sample_indices
