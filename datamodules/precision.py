@@ -128,9 +128,9 @@ def native_bf16(device: torch.device | str) -> bool:
 def bf16_is_fast(device: torch.device | str) -> bool:
     """Whether bf16 autocast clearly speeds inference convolutions up on ``device``.
 
-    Why stricter than :func:`native_bf16`: the face detector and the scorer were measured
-    several times faster in bf16 on AMX CPUs; AVX512-BF16 alone gives far less, and their
-    ``auto`` keeps fp32 there.
+    Why stricter than :func:`native_bf16`: the ``auto`` of the face detector and the scorer
+    was chosen from measurements on AMX CPUs (several times faster in bf16); CPUs with
+    AVX512-BF16 alone keep fp32 there until measured.
     """
     device = torch.device(device)
     if device.type == "cpu":
