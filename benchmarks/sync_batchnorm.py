@@ -112,6 +112,7 @@ def build_model(model: str) -> nn.Module:
 
         return LogitEnsemble([build_model(member).net for member in ENSEMBLE_MEMBERS])
     config = compose_train_config([f"model={model}", *NO_DOWNLOADS[_family(model)]]).model
+    torch.manual_seed(0)  # the same random weights every run: the table repeats
     return hydra.utils.instantiate(config)
 
 
