@@ -24,6 +24,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
+from datamodules.precision import warn_if_bf16_is_emulated  # also registers ${auto_precision:}
+
 log = logging.getLogger(__name__)
 
 # FOMM steps its optimizers by hand, and Lightning then warns (with a page of example code)
@@ -155,6 +157,7 @@ def train(cfg: DictConfig) -> float | None:
     callbacks = instantiate_list(cfg.get("callbacks"))
     loggers = instantiate_list(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    warn_if_bf16_is_emulated(trainer.precision, trainer.strategy.root_device)
 
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from datamodules.face_detection import MTCNNDetector
-from datamodules.mtcnn import bf16_is_fast
+from datamodules.precision import bf16_is_fast, hardware_banner
 from datamodules.video_io import open_video
 from fakedetect.extraction_log import ExtractionLog, list_videos
 from fakedetect.faces import CropSettings, crop_face, sample_indices
@@ -204,7 +204,8 @@ def main() -> None:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"CPU threads: {torch.get_num_threads()}, CUDA: {torch.cuda.is_available()}")
+    print(hardware_banner("cpu"))
+    print(f"CUDA: {torch.cuda.is_available()}")
     if not args.skip_networks:
         network_throughput(args.repeats, args.batch, 224)
     if not args.skip_pipeline:

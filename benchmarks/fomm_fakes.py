@@ -25,6 +25,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from datamodules.embedded import ensure_embedded_dataset
+from datamodules.precision import hardware_banner
 from fomm import fakes
 from fomm.nets import build_networks
 
@@ -71,6 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(hardware_banner(args.device))
     videos = ensure_embedded_dataset(Path(args.data_dir) / "embedded")
     totals: dict = defaultdict(lambda: {"seconds": 0.0, "frames": 0, "videos": 0})
     fakes.Renderer.real = timed("real", fakes.Renderer.real, totals)

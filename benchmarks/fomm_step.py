@@ -32,6 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
+from datamodules.precision import hardware_banner  # noqa: E402
 from fomm.inference import animate, normalize_kp  # noqa: E402
 from fomm.module import FOMMLitModule, make_adam  # noqa: E402
 
@@ -149,6 +150,7 @@ def main() -> None:  # noqa: D103
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
+    print(hardware_banner(device))
     kwargs = model_kwargs(args.model, args.recipe, args.gan)
     gan = kwargs["train_params"]["loss_weights"]["generator_gan"] != 0
     print(

@@ -37,6 +37,7 @@ from omegaconf import OmegaConf  # noqa: E402
 from datamodules.embedded import ensure_embedded_dataset  # noqa: E402
 from datamodules.face_detection import WholeFrameDetector  # noqa: E402
 from datamodules.fomm_layout import identity_of  # noqa: E402
+from datamodules.precision import hardware_banner  # noqa: E402
 from datamodules.video_io import read_video  # noqa: E402
 from datamodules.video_writer import write_video  # noqa: E402
 from fakedetect.scoring import VideoScorer  # noqa: E402
@@ -106,6 +107,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the outputs (else deleted)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(hardware_banner("cpu"))
     work = Path(tempfile.mkdtemp(prefix="studies_time_"))
     data = ensure_embedded_dataset(Path(args.data) if args.data else work / "embedded")
     videos = sorted((data / "test").glob("*.mp4"))

@@ -36,6 +36,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset, RandomSampler, get_worker_info
 
+from datamodules.global_batch import announce_batch_sizes, split_global_batch, world_size
 from datamodules.indexes.common import split_leaks
 from datamodules.samplers import (
     BalancedBatchSampler,
@@ -212,9 +213,11 @@ class FaceDataModule(pl.LightningDataModule):
         val_frames_per_video: the same for validation.
         test_frames_per_video: the same for test and predict.
         max_faces_per_frame: faces kept per frame, most confident first.
-        batch_size: faces per training batch (balanced: even).
-        triplet_batch_size: triplets per batch in triplet training and validation.
-        eval_batch_size: faces per validation/test batch; null is ``batch_size``.
+        batch_size: faces per training step over all processes (the global batch; each
+            of the trainer's processes loads ``batch_size / world_size``, balanced, so
+            that share must be even).
+        triplet_batch_size: triplets per step in triplet training and validation (global).
+        eval_batch_size: faces per validation/test step (global); null is ``batch_size``.
         val_triplets: validation triplets (drawn once with ``seed``) in triplet phases.
         augment: training augmentation on the fitted uint8 crop (e.g.
             :func:`fakedetect.augment.icpr_augmentation`); null for none.
@@ -271,6 +274,7 @@ class FaceDataModule(pl.LightningDataModule):
         self.mean, self.std = tuple(mean), tuple(std)
         self._index_df: pd.DataFrame | None = None
         self.splits: dict[str, pd.DataFrame] = {}
+        self.per_process: dict[str, int] = {}  # shares of the global batch sizes, at setup
 
     @property
     def faces_csv(self) -> Path:
@@ -354,10 +358,27 @@ class FaceDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Join index and faces, subsample frames, split; fail early on anything unusable."""
+        self._split_batches()
         if not self.splits:
             self._build_splits()
         for split in _STAGE_SPLITS.get(stage or "fit", SPLITS):
             self._require(split, both_classes=split == "train")
+
+    def _split_batches(self) -> None:
+        """Each process's share of the global batch sizes (a clear error when uneven)."""
+        processes = world_size(self)
+        sizes = {
+            "batch_size": (self.batch_size, 2, "half real, half fake"),
+            "triplet_batch_size": (self.triplet_batch_size, 1, ""),
+            "eval_batch_size": (self.eval_batch_size, 1, ""),
+        }
+        self.per_process = {
+            key: split_global_batch(key, size, processes, multiple, what)
+            for key, (size, multiple, what) in sizes.items()
+        }
+        announce_batch_sizes(
+            self, {key: (sizes[key][0], share) for key, share in self.per_process.items()}
+        )
 
     def _build_splits(self) -> None:
         if not self.faces_csv.is_file():
@@ -439,7 +460,8 @@ class FaceDataModule(pl.LightningDataModule):
         sampling = self.train_sampling()
         dataset = self._dataset("train", train=True, both_classes=True)
         sampler_class = TripletBatchSampler if sampling.mode == "triplet" else BalancedBatchSampler
-        batch_size = self.triplet_batch_size if sampling.mode == "triplet" else self.batch_size
+        key = "triplet_batch_size" if sampling.mode == "triplet" else "batch_size"
+        batch_size = self.per_process[key]
         batch_sampler = sampler_class(
             RandomSampler(dataset),
             batch_size,
@@ -454,12 +476,18 @@ class FaceDataModule(pl.LightningDataModule):
         if self.train_sampling().mode == "triplet":
             dataset = self._dataset("val", train=False, both_classes=True)
             triplets = fixed_triplets(dataset.labels, self.val_triplets, self.seed)
-            return self._loader(dataset, sampler=triplets, batch_size=self.triplet_batch_size)
-        return self._loader(self._dataset("val", train=False), batch_size=self.eval_batch_size)
+            return self._loader(
+                dataset, sampler=triplets, batch_size=self.per_process["triplet_batch_size"]
+            )
+        return self._loader(
+            self._dataset("val", train=False), batch_size=self.per_process["eval_batch_size"]
+        )
 
     def test_dataloader(self) -> DataLoader:
         """Every test face, in order."""
-        return self._loader(self._dataset("test", train=False), batch_size=self.eval_batch_size)
+        return self._loader(
+            self._dataset("test", train=False), batch_size=self.per_process["eval_batch_size"]
+        )
 
     def predict_dataloader(self) -> DataLoader:
         """The test faces, for ``trainer.predict``."""

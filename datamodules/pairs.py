@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.fomm_augment import FOMMAugmentation
 from datamodules.fomm_layout import FOMMSplits, VideoItem, discover_splits, group_by_identity
 from datamodules.frame_sources import UnreadableVideoError, VideoMeta
+from datamodules.global_batch import announce_batch_sizes, split_global_batch, world_size
 from datamodules.metadata_cache import MetadataCache
 from datamodules.skipped import collate_with_skipped, warn_skip
 from datamodules.video_io import open_video
@@ -231,8 +232,10 @@ class FOMMDataModule(pl.LightningDataModule):
         id_sampling: walk identities (``ID#rest`` names) instead of videos in an epoch.
         augmentation_params: official ``augmentation_params`` (see :class:`FOMMAugmentation`).
         num_repeats: passes over the training identities (videos) per epoch.
-        batch_size: training pairs per batch and process (the official value is the total
-            over its DataParallel GPUs: divide by the GPU count under DDP).
+        batch_size: training pairs per step over all processes, the global batch (the
+            official recipes' value, the total over their DataParallel GPUs); each of the
+            trainer's processes loads ``batch_size / world_size`` of them, and a size the
+            processes cannot share evenly is refused at setup.
         num_workers: DataLoader worker processes.
         pin_memory: page-locked batches for faster GPU copies; None: when CUDA is available.
         persistent_workers: keep workers alive between epochs (when ``num_workers > 0``).
@@ -291,6 +294,7 @@ class FOMMDataModule(pl.LightningDataModule):
         self.val_set: FOMMVideoDataset | None = None
         self.test_set: FOMMVideoDataset | None = None
         self.splits: FOMMSplits | None = None
+        self.batch_size_per_process: int | None = None
 
     def _splits(self) -> FOMMSplits:
         hp = self.hparams
@@ -327,6 +331,10 @@ class FOMMDataModule(pl.LightningDataModule):
                 empty while validation would run (the message names the numbers and the fix).
         """
         hp = self.hparams
+        self.batch_size_per_process = split_global_batch(
+            "batch_size", hp.batch_size, world_size(self)
+        )
+        announce_batch_sizes(self, {"batch_size": (hp.batch_size, self.batch_size_per_process)})
         splits = self._splits()
         metas = self._probe(splits)
         sizes = [len(splits.train), len(splits.val), len(splits.test)]
@@ -350,7 +358,7 @@ class FOMMDataModule(pl.LightningDataModule):
             raise ValueError(
                 f"{self.root_dir}: the training set gives {len(self.train_set)} samples an epoch "
                 f"({len(self.train_set.groups)} {'identities' if hp.id_sampling else 'videos'} x "
-                f"num_repeats={hp.num_repeats}), fewer than batch_size={hp.batch_size}; "
+                f"num_repeats={hp.num_repeats}), fewer than the global batch_size={hp.batch_size}; "
                 "raise num_repeats or lower batch_size"
             )
         if (fitting or stage == "validate") and splits.val_problem and self._validation_runs():
@@ -395,7 +403,7 @@ class FOMMDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.train_set, self.hparams.batch_size, train=True)
+        return self._loader(self.train_set, self.batch_size_per_process, train=True)
 
     def val_dataloader(self) -> DataLoader:  # noqa: D102
         return self._loader(self.val_set, 1, train=False)

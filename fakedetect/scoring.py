@@ -29,7 +29,7 @@ from scipy.special import expit
 from torch import nn
 
 from datamodules.face_detection import FaceDetector
-from datamodules.mtcnn import bf16_is_fast
+from datamodules.precision import bf16_is_fast
 from fakedetect.augment import face_transform
 from fakedetect.extract import build_detector
 from fakedetect.faces import (

@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.optim.lr_scheduler import MultiStepLR
 
 from fomm.checkpoint import load_initial_weights
+from fomm.grad_scaler import one_scaler_update
 from fomm.inference import Animator
 from fomm.losses import (
     ImagePyramid,
@@ -237,16 +238,19 @@ class FOMMLitModule(pl.LightningModule):
         opt_generator.zero_grad()
         opt_kp_detector.zero_grad()
         self.manual_backward(total)
-        opt_generator.step()
-        if not self.kp_frozen:
-            self._uncounted_step(opt_kp_detector)
+        # Under 16-mixed every optimizer steps through the gradient scaler at the scale
+        # its loss was scaled by; the scale is updated once, after the last step.
+        with one_scaler_update(self._trainer):
+            opt_generator.step()
+            if not self.kp_frozen:
+                self._uncounted_step(opt_kp_detector)
 
-        if self.use_gan:
-            disc_losses = self.discriminator_losses(generated)
-            opt_discriminator.zero_grad()
-            self.manual_backward(disc_losses["discriminator_gan"])
-            self._uncounted_step(opt_discriminator)
-            losses.update(disc_losses)
+            if self.use_gan:
+                disc_losses = self.discriminator_losses(generated)
+                opt_discriminator.zero_grad()
+                self.manual_backward(disc_losses["discriminator_gan"])
+                self._uncounted_step(opt_discriminator)
+                losses.update(disc_losses)
 
         batch_size = source.shape[0]
         metrics = {f"train/loss_{name}": value.detach() for name, value in losses.items()}

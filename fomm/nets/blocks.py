@@ -3,7 +3,7 @@
 Attribute names (``conv``, ``norm``, ``down_blocks``, ``up_blocks``, ``weight`` ...) follow the
 original implementation exactly, so the published checkpoints load by name. The original
 uses ``SynchronizedBatchNorm2d``, whose state-dict entries are those of ``nn.BatchNorm2d``;
-plain ``nn.BatchNorm2d`` is used here so Lightning's ``sync_batchnorm`` converts it under DDP.
+plain ``nn.BatchNorm2d`` is used here so ``sync_batchnorm`` (trainer=ddp) converts it under DDP.
 """
 
 from __future__ import annotations
