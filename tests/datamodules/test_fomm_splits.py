@@ -120,7 +120,7 @@ def test_an_empty_validation_set_stops_a_fit_with_the_fix(official, options, mes
         datamodule.setup("fit")
     datamodule.setup("test")  # testing needs no validation set
     assert names(datamodule.test_set.videos.items) == set(people(3, 3, prefix="t"))
-    datamodule.trainer = SimpleNamespace(limit_val_batches=0)  # validation switched off
+    datamodule.trainer = SimpleNamespace(limit_val_batches=0, world_size=1, loggers=[])
     datamodule.setup("fit")
     assert len(datamodule.val_set) == 0
 
