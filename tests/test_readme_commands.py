@@ -15,14 +15,13 @@ import inspect
 import itertools
 import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException
-from omegaconf import OmegaConf
-
-from conftest import compose_config
+from omegaconf import DictConfig, OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -85,8 +84,11 @@ def expand_sweeps(arguments: list[str]) -> list[list[str]]:
     return [list(combination) for combination in itertools.product(*choices)]
 
 
-def compose_command(module: str, arguments: list[str], tmp_path: Path) -> None:
-    """Compose and resolve ``arguments`` the way ``module``'s command line would."""
+def compose_command(module: str, arguments: list[str], make_cfg: Callable[..., DictConfig]):
+    """Compose and resolve ``arguments`` the way ``module``'s command line would.
+
+    ``make_cfg`` is the conftest fixture: it composes as a real run, Hydra's runtime set.
+    """
     source = main_source(module)
     hydra_main = re.search(r"@hydra\.main\([^)]*config_name=\"(\w+)\"", source)
     if hydra_main is None:
@@ -97,7 +99,7 @@ def compose_command(module: str, arguments: list[str], tmp_path: Path) -> None:
     options = [a for a in arguments if a != "-m"]
     assert all(not a.startswith("-") for a in options), f"unknown flag in {arguments}"
     for overrides in expand_sweeps(options):
-        cfg = compose_config(overrides, tmp_path, config_name=hydra_main[1])
+        cfg = make_cfg(overrides, config_name=hydra_main[1])
         resolvable = {key: value for key, value in cfg.items() if key != "hydra"}
         OmegaConf.to_container(OmegaConf.create(resolvable), resolve=True)
 
@@ -124,8 +126,8 @@ def test_the_readme_shows_commands_of_every_kind():
     README_COMMANDS,
     ids=[" ".join([module, *arguments])[:80] for module, arguments in README_COMMANDS],
 )
-def test_every_readme_command_composes(module, arguments, tmp_path):
-    compose_command(module, arguments, tmp_path)
+def test_every_readme_command_composes(module, arguments, make_cfg):
+    compose_command(module, arguments, make_cfg)
 
 
 def test_every_make_target_the_readme_names_exists():
@@ -136,7 +138,7 @@ def test_every_make_target_the_readme_names_exists():
     assert named <= targets, f"the Makefile has no target {sorted(named - targets)}"
 
 
-def test_each_models_natural_dataset_is_what_the_docs_say(tmp_path):
+def test_each_models_natural_dataset_is_what_the_docs_say(make_cfg):
     """ "`model=X` alone uses/picks `data=Y`" in the README and docs is what composes."""
     claims = []
     for page in [README, *sorted((ROOT / "docs").glob("*.md"))]:
@@ -144,13 +146,13 @@ def test_each_models_natural_dataset_is_what_the_docs_say(tmp_path):
         claims += re.findall(r"`model=(\w+)` alone (?:uses|picks) `data=(\w+)`", text)
     assert ("effnet_att_st", "ffpp") in claims
     for model, data in claims:
-        cfg = compose_config([f"model={model}"], tmp_path)
+        cfg = make_cfg([f"model={model}"])
         assert cfg.hydra.runtime.choices.data == data, f"model={model} alone uses data={data}?"
     # The README's sentence for every model config: "FF++ (c23) for every detector
     # (...), VoxCeleb for `fomm` and `fomm_adv`, the embedded talking heads for `fomm_tiny`".
     natural = {"fomm": "vox", "fomm_adv": "vox", "fomm_tiny": "embedded"}
     for config in sorted((ROOT / "conf" / "model").glob("*.yaml")):
-        cfg = compose_config([f"model={config.stem}"], tmp_path)
+        cfg = make_cfg([f"model={config.stem}"])
         detector = cfg.model._target_.startswith("fakedetect.")
         expected = "ffpp" if detector else natural.get(config.stem)
         assert cfg.hydra.runtime.choices.data == expected, config.stem
@@ -158,7 +160,7 @@ def test_each_models_natural_dataset_is_what_the_docs_say(tmp_path):
             assert cfg.data.index.compression == "c23"
 
 
-def test_a_wrong_option_or_group_fails_the_check(tmp_path):
+def test_a_wrong_option_or_group_fails_the_check(make_cfg):
     """The check itself: a misspelt key, group option or index option is caught."""
     for module, arguments in [
         ("train", ["model=fomm", "data.root_dirr=/x"]),
@@ -170,7 +172,7 @@ def test_a_wrong_option_or_group_fails_the_check(tmp_path):
         ("fomm.nonexistent", []),
     ]:
         with pytest.raises((AssertionError, ConfigCompositionException)):
-            compose_command(module, arguments, tmp_path)
+            compose_command(module, arguments, make_cfg)
     markdown = (
         "```bash\npython train.py model=fomm \\\n    ckpt_path=<run>/a   # comment\nmake run\n```\n"
     )
