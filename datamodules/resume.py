@@ -173,7 +173,9 @@ def read_run_file(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def check_checkpoint_fits(path: str | Path, identity: RunIdentity, model: pl.LightningModule):
+def check_checkpoint_fits(
+    path: str | Path, identity: RunIdentity, model: pl.LightningModule
+) -> None:
     """Refuse a checkpoint that another model wrote, naming both.
 
     The identity recorded in the checkpoint decides; a checkpoint without one (written
