@@ -4,8 +4,15 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Tests and CI never reach the network: no wandb sync, no hub downloads, no update checks.
+# wandb syncs only where the user configured a key (WANDB_API_KEY, or the api.wandb.ai entry
+# `wandb login` writes to ~/.netrc or $NETRC); elsewhere runs stay offline instead of asking
+# for a login. A WANDB_MODE of the user's own wins. Tests and CI are offline regardless
+# (tests/conftest.py, .ci/run).
+WANDB_KEY := $(shell [ -n "$$WANDB_API_KEY" ] || grep -qs 'api\.wandb\.ai' "$${NETRC:-$$HOME/.netrc}" && echo configured)
+ifeq ($(WANDB_KEY),)
 export WANDB_MODE ?= offline
+endif
+# No hub downloads, no update checks: the project runs from what is installed.
 export HF_HUB_OFFLINE ?= 1
 export NO_ALBUMENTATIONS_UPDATE ?= 1
 

@@ -10,7 +10,9 @@
 ``make run`` runs it on the embedded talking heads on the CPU (``pipeline=embedded``);
 ``pipeline=vox`` is the same loop at full size on VoxCeleb. Each stage leaves its outputs
 in its own folder and is skipped when they are already there, so a killed loop resumes
-with ``python -m fakedetect.loop output_dir=<the killed run's folder>``.
+with ``python -m fakedetect.loop output_dir=<the killed run's folder>``: a training stage
+killed midway continues from its last checkpoint, and each stage hands on the checkpoint
+its checkpoint callback selected (``checkpoints.json``), never a file found by name.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
+
+from datamodules.selection import best_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,8 @@ def run_train_stage(
     """``python train.py <overrides>`` into ``output_dir``, unless it finished before.
 
     A stage counts as finished when its ``metrics.json`` exists (train() writes it last).
+    A stage killed before that resumes from its own ``checkpoints/last.ckpt`` (saved
+    every few hundred steps and on a crash), at the step it had reached.
     """
     metrics_file = output_dir / "metrics.json"
     if metrics_file.is_file():
@@ -71,6 +77,10 @@ def run_train_stage(
         import train  # the project's entry point; imported here to keep this module light
 
         overrides = [*overrides, f"paths.output_dir={output_dir}", f"paths.data_dir={data_dir}"]
+        last = output_dir / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            log.info("stage %s was interrupted; resuming it from %s", name, last)
+            overrides.append(f"ckpt_path={last}")
         train.train(compose_config("train", overrides))
     return json.loads(metrics_file.read_text())
 
@@ -94,17 +104,6 @@ def run_study_stage(
         ]
         run_study(compose_config("studies", overrides))
     return json.loads(summary_file.read_text())
-
-
-def best_checkpoint(run_dir: Path) -> Path:
-    """The best checkpoint of a training run (its last one when none was ranked)."""
-    ranked = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if ranked:
-        return ranked[-1]
-    if last.is_file():
-        return last
-    raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'}: did the stage train?")
 
 
 def finite_or_none(value: Any) -> Any:

@@ -266,6 +266,7 @@ def main(cfg: DictConfig) -> None:
     scorer = VideoScorer.from_checkpoints(
         checkpoint,
         architecture=cfg.architecture,
+        trust_checkpoint=cfg.trust_checkpoint,
         detector=detector,
         frames_per_video=cfg.frames_per_video,
         policy=cfg.policy,

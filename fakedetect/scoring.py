@@ -184,11 +184,24 @@ class VideoScorer:
         cls,
         checkpoint: str | os.PathLike | Mapping | Sequence,
         architecture: str | None = None,
+        trust_checkpoint: bool = False,
         **options: Any,
     ) -> VideoScorer:
-        """Load our ``.ckpt`` files or the paper's ``.pth`` weights (:func:`checkpoint_specs`)."""
+        """Load our ``.ckpt`` files or the paper's ``.pth`` weights (:func:`checkpoint_specs`).
+
+        Args:
+            checkpoint: one path, a list of them (an ensemble), or ``{path, architecture,
+                name}`` mappings.
+            architecture: the official architecture of ``.pth`` entries that name none.
+            trust_checkpoint: allow files that need full unpickling (they can run code);
+                the paper's weights and our checkpoints do not need it.
+            **options: the scorer's settings (see the class).
+        """
         specs = checkpoint_specs(checkpoint, architecture)
-        models = {spec["name"]: load_detector(spec["path"], spec["architecture"]) for spec in specs}
+        models = {
+            spec["name"]: load_detector(spec["path"], spec["architecture"], trust_checkpoint)
+            for spec in specs
+        }
         return cls(models, **options)
 
     @property

@@ -217,7 +217,8 @@ def load_model(
         InputError: the file is missing, is not an FOMM checkpoint, lacks its config, or
             does not match the config.
     """
-    from fomm.checkpoint import UntrustedCheckpointError, load_fomm
+    from datamodules.checkpoints import UntrustedCheckpointError
+    from fomm.checkpoint import load_fomm
 
     hint = (
         "pass checkpoint=PATH: an official *.pth.tar with config=its yaml "

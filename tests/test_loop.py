@@ -10,7 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
 from datamodules.video_io import read_video
-from fakedetect.loop import CONF_DIR, run_loop
+from fakedetect.loop import CONF_DIR, best_checkpoint, run_loop, run_train_stage
 from fakedetect.loop_report import headline_numbers
 
 # Appended to the embedded pipeline's own overrides: later overrides win, so this is the
@@ -99,6 +99,47 @@ def test_the_loop_writes_a_report_with_finite_numbers_and_resumes(make_cfg, tmp_
     rerun = run_loop(compose_small_loop(make_cfg, out, tmp_path / "data"))
     assert {path: path.stat().st_mtime_ns for path in stage_files} == before
     assert rerun["video_auc"] == saved["video_auc"]
+
+
+@pytest.mark.slow
+def test_a_killed_training_stage_resumes_and_hands_on_its_recorded_best(make_cfg, tmp_path):
+    """Killed after its last checkpoint, with a stale best-*.ckpt that sorts last by name."""
+    make_cfg([f"output_dir={tmp_path}"], config_name="loop")  # inside the loop's Hydra run
+    stage = tmp_path / "fomm"
+    record = tmp_path / "steps.json"
+    overrides = [
+        "model=fomm_tiny",
+        "data=embedded",
+        *SMALL_DATA,
+        "data.num_workers=0",
+        "logger=csv",
+        "callbacks.rich_progress_bar=null",
+        "trainer.limit_train_batches=1",
+        "trainer.limit_val_batches=1",
+        "trainer.num_sanity_val_steps=0",
+        "test=false",
+        "+callbacks.recorder._target_=test_train_runs.StepRecorder",
+        f"+callbacks.recorder.path={record}",
+    ]
+    data_dir = str(tmp_path / "data")
+    run_train_stage("fomm", [*overrides, "trainer.max_epochs=2"], stage, data_dir)
+    assert json.loads(record.read_text())["end_step"] == 2
+    first_best = best_checkpoint(stage)
+    assert first_best.name.startswith("best-epoch") and first_best.parent == stage / "checkpoints"
+
+    # The kill: no metrics.json (the stage never finished), and a best file of an earlier
+    # attempt whose name sorts after any this run writes.
+    (stage / "metrics.json").unlink()
+    (stage / "checkpoints.json").unlink()
+    stale = stage / "checkpoints" / "best-epoch999-step999999.ckpt"
+    stale.write_bytes(first_best.read_bytes())
+    run_train_stage("fomm", [*overrides, "trainer.max_epochs=4"], stage, data_dir)
+    resumed = json.loads(record.read_text())
+    assert resumed["start_step"] == 2 and resumed["end_step"] == 4  # not from scratch
+
+    recorded = json.loads((stage / "checkpoints.json").read_text())
+    assert best_checkpoint(stage) == stage / recorded["best_model_path"] != stale
+    assert best_checkpoint(stage).is_file() and recorded["best_model_score"] is not None
 
 
 def test_headline_numbers_are_named_by_study_and_keep_missing_values():

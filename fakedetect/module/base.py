@@ -55,6 +55,8 @@ class DetectorModuleBase(pl.LightningModule):
             ``.pth``; a binary detector initialises a siamese one's extractor.
         init_architecture: the official architecture name of ``init_from``
             (null infers it).
+        trust_checkpoint: allow an ``init_from`` file that needs full unpickling (it can
+            run code); the paper's weights and our checkpoints do not need it.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class DetectorModuleBase(pl.LightningModule):
         monitor_mode: str = "min",
         init_from: str | None = None,
         init_architecture: str | None = None,
+        trust_checkpoint: bool = False,
     ) -> None:
         super().__init__()
         if monitor_mode not in ("min", "max"):
@@ -92,7 +95,8 @@ class DetectorModuleBase(pl.LightningModule):
         if self._initialised:
             return
         path, architecture = self.hparams.init_from, self.hparams.init_architecture
-        what = transfer_weights(load_detector(path, architecture), self.net)
+        trusted = self.hparams.trust_checkpoint
+        what = transfer_weights(load_detector(path, architecture, trusted), self.net)
         rank_zero_info(f"Initialised {what} from {path}")
         self._initialised = True
 

@@ -78,6 +78,7 @@ def load_fomm_networks(
 def load_scorer(
     checkpoint: str | os.PathLike | Sequence | Mapping | None,
     architecture: str | None = None,
+    trust_checkpoint: bool = False,
     **options: Any,
 ) -> VideoScorer | None:
     """Load the deepfake detector(s) a study scores with, or None when none is configured.
@@ -85,12 +86,22 @@ def load_scorer(
     Args:
         checkpoint: our ``.ckpt``, the paper's ``.pth`` weights, or a list (an ensemble).
         architecture: for ``.pth`` weights whose architecture is not inferred.
+        trust_checkpoint: allow files that need full unpickling (they can run code).
         **options: :class:`~fakedetect.scoring.VideoScorer` options (face detector,
             frames per video, crop policy and size, device, precision ...).
+
+    Raises:
+        InputError: a missing or unusable weights file, or one that needs full unpickling
+            without ``trust_checkpoint`` (the message names the option to fix).
     """
     if checkpoint in (None, "", "null") or (isinstance(checkpoint, Sequence) and not checkpoint):
         return None
-    return VideoScorer.from_checkpoints(checkpoint, architecture, **options)
+    try:
+        return VideoScorer.from_checkpoints(checkpoint, architecture, trust_checkpoint, **options)
+    except (FileNotFoundError, ValueError) as error:
+        # The loaders name the file; here the options are the scorer's.
+        message = str(error).replace("trust_checkpoint=true", "scorer.trust_checkpoint=true")
+        raise InputError(f"scorer.checkpoint: {message}") from error
 
 
 @contextlib.contextmanager

@@ -35,3 +35,19 @@ def write_tiny_checkpoint(path: Path, attention: bool = True, seed: int = 0) -> 
         path,
     )
     return path
+
+
+class PickledNote:
+    """An arbitrary Python object: only full unpickling (which can run code) restores it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def write_pickled_checkpoint(path: Path, attention: bool = True, seed: int = 0) -> Path:
+    """:func:`write_tiny_checkpoint` plus an object that ``weights_only=True`` refuses."""
+    write_tiny_checkpoint(path, attention, seed)
+    content = torch.load(path, weights_only=True)
+    content["note"] = PickledNote("written by a training script of someone else")
+    torch.save(content, path)
+    return path

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra.core.global_hydra import GlobalHydra
-from pipeline_checkpoints import write_tiny_checkpoint
+from hydra.utils import instantiate
+from pipeline_checkpoints import write_pickled_checkpoint, write_tiny_checkpoint
 from studies_media import (  # noqa: F401
     ROOT,
     one_torch_thread,
@@ -19,6 +20,7 @@ from studies_media import (  # noqa: F401
 )
 
 from fakedetect.studies.__main__ import run_study
+from fomm.media import InputError
 
 STUDIES = ("bitrate", "pose", "occlusion", "robustness")
 TINY = {
@@ -111,6 +113,16 @@ def test_robustness_perturbations_are_partial_functions(inputs, make_cfg):
         assert entry.fn._target_ == f"fakedetect.perturbations.{name}"
         assert entry.fn._partial_ is True
         assert len(entry.strengths) >= 2
+
+
+def test_the_scorer_unpickles_only_a_trusted_checkpoint(make_cfg, tmp_path):
+    pickled = write_pickled_checkpoint(tmp_path / "pickled.ckpt")
+    study = ["study=robustness", "detector=whole_frame", f"scorer.checkpoint={pickled}"]
+    with pytest.raises(InputError, match="holds Python objects") as refused:
+        run_study(make_cfg(study, config_name="studies"))
+    assert "pass scorer.trust_checkpoint=true" in str(refused.value)
+    trusted = make_cfg([*study, "scorer.trust_checkpoint=true"], config_name="studies")
+    assert instantiate(trusted.scorer).model_names == ["pickled"]
 
 
 def test_tensorboard_logger_gets_the_plots(inputs, make_cfg):
