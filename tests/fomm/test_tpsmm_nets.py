@@ -149,6 +149,12 @@ def test_bad_model_params_get_clear_messages():
     with pytest.raises(ValueError, match="max_features"):
         build_tpsmm_networks(params)
     params = tiny_params()
+    params["generator_params"].update(num_down_blocks=2, max_features=16)
+    with pytest.raises(ValueError, match="num_down_blocks must be 3"):
+        build_tpsmm_networks(params)
+    params["common_params"]["multi_mask"] = False
+    assert build_tpsmm_networks(params).inpainting_network.num_down_blocks == 2
+    params = tiny_params()
     params["common_params"]["unknown"] = 1
     with pytest.raises(ValueError, match="bad TPSMM model_params"):
         build_tpsmm_networks(params)

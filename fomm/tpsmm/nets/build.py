@@ -16,7 +16,7 @@ from fomm.nets.build import plain_container
 from fomm.tpsmm.config import is_tpsmm_model_params
 from fomm.tpsmm.nets.avd import AVDNetwork
 from fomm.tpsmm.nets.bg_motion import BGMotionPredictor
-from fomm.tpsmm.nets.dense_motion import DenseMotionNetwork
+from fomm.tpsmm.nets.dense_motion import NUM_OCCLUSION_MASKS, DenseMotionNetwork
 from fomm.tpsmm.nets.inpainting import InpaintingNetwork
 from fomm.tpsmm.nets.keypoint_detector import KPDetector
 
@@ -80,6 +80,13 @@ def build_tpsmm_networks(model_params: Mapping[str, Any]) -> TPSMMNetworks:
             "files of the Thin-Plate-Spline Motion Model (see conf/recipe/tpsmm_vox.yaml)"
         )
     common = params["common_params"]
+    depth = params["generator_params"].get("num_down_blocks")
+    if common.get("multi_mask", True) and depth != NUM_OCCLUSION_MASKS - 1:
+        raise ValueError(
+            f"multi_mask: true predicts {NUM_OCCLUSION_MASKS} occlusion masks, one per "
+            f"inpainting level, so generator_params.num_down_blocks must be "
+            f"{NUM_OCCLUSION_MASKS - 1} (got {depth}); or set multi_mask: false"
+        )
     try:
         kp_detector = KPDetector(**common, **params.get("kp_detector_params", {}))
         dense_motion = DenseMotionNetwork(**common, **params["dense_motion_params"])
