@@ -15,7 +15,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fomm.inference import _module_device, convex_hull_area, normalize_kp
+from fomm.inference import (
+    _module_device,
+    check_animation_request,
+    convex_hull_area,
+    normalize_kp,
+)
 
 MODES = ("relative", "avd", "standard")
 
@@ -187,15 +192,7 @@ def animate(
     Returns:
         (T, 3, H, W) float32 predictions on ``driving_frames``' device.
     """
-    if driving_frames.dim() != 4:
-        raise ValueError(f"driving_frames must be (T, 3, H, W), got {tuple(driving_frames.shape)}")
-    num_frames = driving_frames.shape[0]
-    if not 0 <= initial_frame < num_frames:
-        raise ValueError(
-            f"initial_frame={initial_frame} is outside the {num_frames} driving frames"
-        )
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    num_frames = check_animation_request(driving_frames, initial_frame, batch_size)
     animator = TPSMMAnimator(networks, source, mode=mode, autocast_dtype=autocast_dtype)
     if mode == "relative":
         animator.set_initial(driving_frames[initial_frame])

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fomm.nets.blocks import AntiAliasInterpolation2d, Hourglass, UpBlock2d
-from fomm.nets.geometry import full_precision, kp2gaussian, make_coordinate_grid, warp
+from fomm.nets.geometry import full_precision, kp2gaussian, make_coordinate_grid, warp_by_each
 from fomm.tpsmm.nets.tps import POINTS_PER_TPS, ThinPlateSpline
 
 # Occlusion masks of the multi-resolution variant: one per inpainting-network level (its
@@ -170,14 +170,7 @@ class DenseMotionNetwork(nn.Module):
 
     def create_deformed_source_image(self, source_image: Tensor, transformations: Tensor) -> Tensor:
         """The source warped by each transform: (B, K+1, C, H, W)."""
-        batch, channels, height, width = source_image.shape
-        num_transforms = transformations.shape[1]
-        repeated = source_image.unsqueeze(1).expand(batch, num_transforms, channels, height, width)
-        deformed = warp(
-            repeated.reshape(batch * num_transforms, channels, height, width),
-            transformations.reshape(batch * num_transforms, height, width, 2),
-        )
-        return deformed.view(batch, num_transforms, channels, height, width)
+        return warp_by_each(source_image, transformations)
 
     def forward(
         self,
