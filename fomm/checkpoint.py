@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
@@ -28,6 +28,10 @@ from torch import Tensor
 
 from datamodules.checkpoints import safe_load
 from fomm.nets.build import FOMMNetworks, build_networks, plain_container
+from fomm.tpsmm.config import is_tpsmm_model_params
+
+if TYPE_CHECKING:
+    from fomm.tpsmm.nets.build import TPSMMNetworks
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +155,7 @@ def load_matching_weights(
     states: Mapping[str, Mapping[str, Tensor]],
     partial: tuple[str, ...] = ("discriminator",),
     source: str | Path = "checkpoint",
+    names: tuple[str, ...] = NETWORK_NAMES,
 ) -> LoadReport:
     """Copy checkpoint weights into ``networks``.
 
@@ -159,11 +164,14 @@ def load_matching_weights(
     and keep their own initialisation for the rest, as an adversarial config started from
     a non-adversarial checkpoint needs (its discriminator differs in ``use_kp`` and ``sn``).
 
+    ``names`` are the attributes of ``networks`` to load (FOMM's three by default; the
+    TPSMM importer passes its own).
+
     Raises:
         ValueError: a strictly loaded network does not match, naming the tensors.
     """
     report = LoadReport()
-    for name in NETWORK_NAMES:
+    for name in names:
         module = getattr(networks, name)
         state = states.get(name)
         if state is None:
@@ -191,7 +199,7 @@ def load_official_checkpoint(
     config_path: str | Path,
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
-) -> FOMMNetworks:
+) -> FOMMNetworks | TPSMMNetworks:
     """Load a published ``*-cpk.pth.tar`` with its original config, ready for inference.
 
     Args:
@@ -205,9 +213,16 @@ def load_official_checkpoint(
         ``value`` (B, K, 2) and ``jacobian`` (B, K, 2, 2); ``.generator(source,
         kp_source=..., kp_driving=...)`` gives ``prediction``, ``mask``, ``occlusion_map``,
         ``deformed``, ``sparse_deformed``. A discriminator the file lacks or that differs
-        from the config stays freshly initialised (a warning says so).
+        from the config stays freshly initialised (a warning says so). A Thin-Plate-Spline
+        Motion Model config (``common_params.num_tps``) gives
+        :class:`fomm.tpsmm.nets.TPSMMNetworks` instead (see
+        :func:`fomm.tpsmm.checkpoint.load_official_tpsmm`).
     """
     config = read_official_config(config_path)
+    if is_tpsmm_model_params(config["model_params"]):
+        from fomm.tpsmm.checkpoint import load_official_tpsmm
+
+        return load_official_tpsmm(checkpoint_path, config, device, trust_pickle)
     networks = build_networks(config["model_params"])
     networks.config = plain_container(config)
     checkpoint = safe_load(checkpoint_path, trust_pickle=trust_pickle)

@@ -209,6 +209,25 @@ def iterate_animation(
         yield animator(batch, visualize=visualize)
 
 
+def check_animation_request(driving_frames: Tensor, initial_frame: int, batch_size: int) -> int:
+    """Validate an animation request; returns the number of driving frames.
+
+    Raises:
+        ValueError: frames not (T, 3, H, W), ``initial_frame`` outside them, or
+            ``batch_size`` below 1.
+    """
+    if driving_frames.dim() != 4:
+        raise ValueError(f"driving_frames must be (T, 3, H, W), got {tuple(driving_frames.shape)}")
+    num_frames = driving_frames.shape[0]
+    if not 0 <= initial_frame < num_frames:
+        raise ValueError(
+            f"initial_frame={initial_frame} is outside the {num_frames} driving frames"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    return num_frames
+
+
 def animate(
     source: Tensor,
     driving_frames: Tensor,
@@ -244,15 +263,7 @@ def animate(
     Returns:
         (T, 3, H, W) float32 predictions on ``driving_frames``' device.
     """
-    if driving_frames.dim() != 4:
-        raise ValueError(f"driving_frames must be (T, 3, H, W), got {tuple(driving_frames.shape)}")
-    num_frames = driving_frames.shape[0]
-    if not 0 <= initial_frame < num_frames:
-        raise ValueError(
-            f"initial_frame={initial_frame} is outside the {num_frames} driving frames"
-        )
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    num_frames = check_animation_request(driving_frames, initial_frame, batch_size)
     animator = Animator(
         source,
         kp_detector,
