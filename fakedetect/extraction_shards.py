@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from datamodules.shards import all_shards
+from datamodules.shards import Shard, all_shards
 from fakedetect.extraction_log import (
     FACES_COLUMNS,
     FINISHED,
@@ -38,7 +38,9 @@ from fakedetect.extraction_log import (
 log = logging.getLogger(__name__)
 
 
-def _shard_rows(output_dir: Path, shard, videos: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _shard_rows(
+    output_dir: Path, shard: Shard, videos: pd.Series
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One shard's status rows (every processed video) and the face rows of finished ones."""
     status_file = output_dir / shard.file("videos.csv")
     if not status_file.is_file():
@@ -59,7 +61,7 @@ def _shard_rows(output_dir: Path, shard, videos: pd.Series) -> tuple[pd.DataFram
     return status, faces
 
 
-def _shard_counts(shard, listed: int, status: pd.DataFrame, faces: pd.DataFrame) -> dict:
+def _shard_counts(shard: Shard, listed: int, status: pd.DataFrame, faces: pd.DataFrame) -> dict:
     done = status["status"].isin(FINISHED)
     return {
         "shard": shard.index,
@@ -93,9 +95,13 @@ def merge_extraction(
 
     Raises:
         FileNotFoundError: a shard has not run.
-        ValueError: a shard has videos left to do, or its tables do not match the
-            given videos and number of shards.
+        ValueError: fewer than 2 shards, a shard has videos left to do, or its tables do
+            not match the given videos and number of shards.
     """
+    if int(num_shards) < 2:
+        raise ValueError(
+            f"merge=true needs num_shards >= 2 (the shards to join), got {num_shards}."
+        )
     output_dir = Path(output_dir)
     table = list_videos(videos, root)
     position = pd.Series(range(len(table)), index=table["video"].to_numpy())

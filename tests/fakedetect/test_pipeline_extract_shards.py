@@ -95,6 +95,8 @@ def test_the_merge_refuses_missing_or_unfinished_shards(videos, tmp_path):
     fewer = pd.DataFrame({"path": ["clip0.mp4", "clip1.mp4"]})
     with pytest.raises(ValueError, match="lists videos that are not shard 0 of 2 of the given"):
         merge_extraction(fewer, out, 2, root=videos)
+    with pytest.raises(ValueError, match="needs num_shards >= 2"):
+        merge_extraction(videos, out, 1)
     assert not (out / "faces.csv").exists()
 
 
