@@ -50,7 +50,7 @@ format: $(STAMP) ## Format and fix lint in place
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP) ## Run the benchmarks (they print numbers)
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $$(grep -l '__main__' benchmarks/*.py); do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean: ## Remove caches, logs and outputs (keeps .venv and data/)
 	rm -rf .pytest_cache .ruff_cache logs outputs multirun

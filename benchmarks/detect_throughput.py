@@ -20,7 +20,6 @@ Every figure is the best of ``--repeats`` runs (other work on the machine slows 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import resource
 import tempfile
@@ -38,6 +37,8 @@ from fakedetect.faces import CropSettings, crop_face, sample_indices
 from fakedetect.nets import EfficientNetAutoAttB4, EfficientNetB4
 from fakedetect.predict import run_prediction, scoring_threads
 from fakedetect.scoring import VideoScorer
+
+from bench_timing import inference_fn
 
 DEFAULT_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "detect"
 PAPER_SECONDS_PER_VIDEO = 9 * 3600 / 4000
@@ -77,13 +78,7 @@ def network_throughput(repeats: int, batch: int, size: int) -> None:
         net = net_class(pretrained=False).eval()
         for mode, (memory, dtype) in modes.items():
             model = net.to(memory_format=memory)
-            inputs = images.contiguous(memory_format=memory)
-
-            def run(model=model, inputs=inputs, dtype=dtype) -> None:
-                context = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
-                with torch.inference_mode(), context:
-                    model(inputs)
-
+            run = inference_fn(model, images.contiguous(memory_format=memory), dtype)
             run()  # warm-up (oneDNN kernel selection)
             seconds, cpu = best_of(repeats, run)
             print(

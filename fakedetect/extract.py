@@ -21,6 +21,11 @@ Videos run in parallel worker processes (each builds its detector once); only th
 writes the tables, and it writes a video's face rows before its status row, so a killed
 run resumes where it stopped: finished videos are skipped and a half-done one is redone
 from scratch. Unreadable videos are retried on the next run (fix the file, rerun).
+
+Across machines: ``shard=i num_shards=n`` extracts the videos whose id hashes to ``i``
+into the same folder, with its own tables (``faces_shard<i>of<n>.csv`` ...), each shard
+resumable on its own; ``merge=true`` then writes the tables one process would have
+written (:mod:`fakedetect.extraction_shards`).
 """
 
 from __future__ import annotations
@@ -45,9 +50,11 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from datamodules.face_detection import FaceDetector, MTCNNDetector
+from datamodules.shards import Shard
 from datamodules.video_io import UnreadableVideoError
 from fakedetect.cli import exit_on_user_error
 from fakedetect.extraction_log import ExtractionLog, list_videos
+from fakedetect.extraction_shards import merge_extraction
 from fakedetect.faces import MARGIN, CropSettings, faces_of_video, jpeg_params
 
 log = logging.getLogger(__name__)
@@ -248,6 +255,8 @@ def extract_faces(
     overwrite: bool = False,
     progress: bool = True,
     on_video: Callable[[VideoResult], None] | None = None,
+    shard: int = 0,
+    num_shards: int = 1,
 ) -> pd.DataFrame:
     """Extract the faces of many videos into ``output_dir`` (resumable) and return ``faces.csv``.
 
@@ -273,14 +282,23 @@ def extract_faces(
         on_video: called in this process with each video's result once it is recorded
             on disk, while the workers go on with the next videos (prediction scores
             a video there, overlapping the network with decoding and detection).
+        shard: which part of the videos to extract, ``0 .. num_shards - 1``.
+        num_shards: parts the videos are split into by a hash of their id
+            (:mod:`datamodules.shards`); each part writes its own tables
+            (``faces_shard<i>of<n>.csv`` ...), joined by :func:`merge_extraction`.
 
     Returns:
-        The faces table of every finished video of the folder (this run and earlier ones).
+        The faces table of every finished video of the folder, or of the shard (this
+        run and earlier ones).
     """
     settings = CropSettings(frames_per_video, policy, size, margin, faces_per_frame)
     output_dir = Path(output_dir)
+    part = Shard(shard, num_shards)
     table = list_videos(videos, root)
-    record = ExtractionLog(output_dir, settings.__dict__, overwrite=overwrite)
+    if part.sharded:
+        log.info("%s: %d of %d videos", part, sum(part.select(table["video"])), len(table))
+        table = table[part.select(table["video"])]
+    record = ExtractionLog(output_dir, settings.__dict__, overwrite=overwrite, shard=part)
     todo = table[~table["video"].isin(record.finished)]
     record.start_run(total=len(table), already_done=len(table) - len(todo))
     options = {
@@ -301,15 +319,22 @@ def extract_faces(
     finally:
         bar.close()
         record.finish_run()
-    return ExtractionLog.read_faces(Path(output_dir))
+    return ExtractionLog.read_faces(output_dir, part)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="extract")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
-    """``python -m fakedetect.extract videos=PATH output=DIR [detector=haar] [...]``."""
+    """``python -m fakedetect.extract videos=PATH output=DIR [detector=haar] [...]``.
+
+    ``shard=i num_shards=n`` extracts one part; the same command with ``merge=true``
+    (and ``num_shards=n``) joins the parts' tables afterwards.
+    """
     if not cfg.get("videos") or not cfg.get("output"):
         raise ValueError("Give videos=PATH (a video, a folder or an index CSV) and output=DIR.")
+    if cfg.get("merge"):
+        merge_extraction(cfg.videos, cfg.output, cfg.num_shards, root=cfg.get("root"))
+        return
     options = {
         name: cfg[name]
         for name in inspect.signature(extract_faces).parameters

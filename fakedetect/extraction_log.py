@@ -5,7 +5,9 @@ appends the face rows to ``faces.csv`` first and the status row to ``videos.csv`
 second, flushing both, so after a kill at any moment a video either has its status row
 and all its face rows, or is unfinished: at the next start the tables are cleaned (rows
 of unfinished videos and a torn last line dropped) and rewritten atomically, and the
-unfinished videos are extracted again.
+unfinished videos are extracted again. A shard of a sharded extraction
+(:mod:`datamodules.shards`) keeps the same bookkeeping in tables of its own
+(``faces_shard0of2.csv`` ...), joined by :mod:`fakedetect.extraction_shards`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from datamodules.shards import Shard
 from datamodules.video_io import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -127,6 +130,39 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     return table.dropna(subset=numeric)[columns]
 
 
+def finished_tables(
+    raw_status: pd.DataFrame, raw_faces: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The status rows of finished videos and only their face rows, each row once.
+
+    Why: a run killed between a video's face rows and its status row leaves face rows
+    of an unfinished video; they are dropped, and the video is extracted again.
+    """
+    status = raw_status.drop_duplicates("video", keep="last")
+    status = status[status["status"].isin(FINISHED)]
+    faces = raw_faces[raw_faces["video"].isin(status["video"])].drop_duplicates(
+        ["video", "frame", "face_rank"], keep="last"
+    )
+    return status, faces.astype({"frame": int, "face_rank": int})
+
+
+def log_bad_videos(no_face: list[str], unreadable: dict[str, str]) -> None:
+    """Name the videos without a face and the unreadable ones (the first few of each)."""
+    if no_face:
+        listed = ", ".join(no_face[:_MAX_LISTED])
+        more = len(no_face) - _MAX_LISTED
+        log.warning("No face found in: %s%s", listed, f" ... and {more} more" if more > 0 else "")
+    for video, reason in list(unreadable.items())[:_MAX_LISTED]:
+        log.warning("Unreadable (retried on the next run): %s", reason or video)
+
+
+def write_json_atomically(path: Path, content: Any) -> None:
+    """Write JSON through a temporary file of this process, so no reader sees half of it."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(content, indent=2))
+    os.replace(temporary, path)
+
+
 def _ends_cleanly(path: Path) -> bool:
     """Whether a table exists and its last line is complete (ends with a newline)."""
     if not path.is_file() or path.stat().st_size == 0:
@@ -136,8 +172,9 @@ def _ends_cleanly(path: Path) -> bool:
         return handle.read(1) == b"\n"
 
 
-def _write_atomically(path: Path, table: pd.DataFrame) -> None:
-    temporary = path.with_suffix(path.suffix + ".tmp")
+def write_table_atomically(path: Path, table: pd.DataFrame) -> None:
+    """Replace a table in one step, so a kill never leaves half of it."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     table.to_csv(temporary, index=False)
     os.replace(temporary, path)
 
@@ -158,40 +195,47 @@ class ExtractionLog:
         output_dir: the extraction folder.
         settings: the crop settings; a folder extracted with others is not mixed.
         overwrite: delete the earlier tables and crops first.
+        shard: the part of the videos this run extracts; a shard keeps its own tables
+            (``faces_shard0of2.csv`` ...) beside the shared crops and settings.
 
     Raises:
-        ValueError: the folder was extracted with other crop settings.
+        ValueError: the folder was extracted with other crop settings, or a sharded
+            run asks to overwrite (the folder is shared with the other shards).
     """
 
-    def __init__(self, output_dir: Path, settings: dict[str, Any], overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        output_dir: Path,
+        settings: dict[str, Any],
+        overwrite: bool = False,
+        shard: Shard = Shard(),
+    ) -> None:
         self.dir = Path(output_dir)
-        self.faces_csv = self.dir / "faces.csv"
-        self.status_csv = self.dir / "videos.csv"
+        self.shard = shard
+        self.faces_csv = self.dir / shard.file("faces.csv")
+        self.status_csv = self.dir / shard.file("videos.csv")
+        self.summary_json = self.dir / shard.file("summary.json")
         self.config_json = self.dir / "extract_config.json"
+        if overwrite and shard.sharded:
+            raise ValueError(
+                f"overwrite=true would delete {self.dir}, which the other shards share; "
+                "delete the folder yourself before starting the shards."
+            )
         if overwrite:
-            for stale in (
-                self.faces_csv,
-                self.status_csv,
-                self.config_json,
-                self.dir / "summary.json",
-            ):
+            for stale in (self.faces_csv, self.status_csv, self.config_json, self.summary_json):
                 stale.unlink(missing_ok=True)
             shutil.rmtree(self.dir / "crops", ignore_errors=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._check_settings(settings)
         raw_status = _read_table(self.status_csv, STATUS_COLUMNS)
-        status = raw_status.drop_duplicates("video", keep="last")
-        status = status[status["status"].isin(FINISHED)]
         raw_faces = _read_table(self.faces_csv, FACES_COLUMNS)
-        faces = raw_faces[raw_faces["video"].isin(status["video"])].drop_duplicates(
-            ["video", "frame", "face_rank"], keep="last"
-        )
+        status, faces = finished_tables(raw_status, raw_faces)
         # Rewrite only what a killed or failed run left unclean (a large table is not
         # rewritten at every start-up of a training run).
         if len(status) != len(raw_status) or not _ends_cleanly(self.status_csv):
-            _write_atomically(self.status_csv, status)
+            write_table_atomically(self.status_csv, status)
         if len(faces) != len(raw_faces) or not _ends_cleanly(self.faces_csv):
-            _write_atomically(self.faces_csv, faces.astype({"frame": int, "face_rank": int}))
+            write_table_atomically(self.faces_csv, faces)
         self.finished: set[str] = set(status["video"])
 
     def _check_settings(self, settings: dict[str, Any]) -> None:
@@ -205,7 +249,7 @@ class ExtractionLog:
                     "output folder, or overwrite=true to extract everything again."
                 )
         else:
-            self.config_json.write_text(json.dumps(settings, indent=2))
+            write_json_atomically(self.config_json, settings)
 
     def start_run(self, total: int, already_done: int) -> None:
         """Reset the counters of this run."""
@@ -242,13 +286,14 @@ class ExtractionLog:
             "not_processed": self.total - self.already_done - self.run_videos,
             "seconds": round(time.time() - self.started, 1),
         }
-        temporary = self.dir / "summary.json.tmp"
-        temporary.write_text(json.dumps(summary, indent=2))
-        os.replace(temporary, self.dir / "summary.json")
+        if self.shard.sharded:
+            summary |= {"shard": self.shard.index, "num_shards": self.shard.count}
+        write_json_atomically(self.summary_json, summary)
         log.info(
-            "Extraction in %s: %d videos done, %d skipped (already done), %d faces found, "
+            "Extraction in %s%s: %d videos done, %d skipped (already done), %d faces found, "
             "%d videos without a face, %d unreadable or failed, %.1f s",
             self.dir,
+            f" ({self.shard})" if self.shard.sharded else "",
             summary["done_this_run"],
             self.already_done,
             self.run_faces,
@@ -256,14 +301,7 @@ class ExtractionLog:
             len(self.run_unreadable),
             summary["seconds"],
         )
-        if self.run_no_face:
-            listed = ", ".join(self.run_no_face[:_MAX_LISTED])
-            more = len(self.run_no_face) - _MAX_LISTED
-            log.warning(
-                "No face found in: %s%s", listed, f" ... and {more} more" if more > 0 else ""
-            )
-        for video, reason in list(self.run_unreadable.items())[:_MAX_LISTED]:
-            log.warning("Unreadable (retried on the next run): %s", reason or video)
+        log_bad_videos(self.run_no_face, self.run_unreadable)
         if summary["not_processed"]:
             log.warning(
                 "Interrupted: %d videos not processed; rerun to continue.", summary["not_processed"]
@@ -271,13 +309,13 @@ class ExtractionLog:
         return summary
 
     @staticmethod
-    def read_faces(output_dir: Path) -> pd.DataFrame:
-        """``faces.csv`` of an extraction folder (empty table when absent)."""
-        return _read_table(Path(output_dir) / "faces.csv", FACES_COLUMNS).astype(
+    def read_faces(output_dir: Path, shard: Shard = Shard()) -> pd.DataFrame:
+        """``faces.csv`` of an extraction folder, or a shard's (empty table when absent)."""
+        return _read_table(Path(output_dir) / shard.file("faces.csv"), FACES_COLUMNS).astype(
             {"frame": int, "face_rank": int}
         )
 
     @staticmethod
-    def read_status(output_dir: Path) -> pd.DataFrame:
-        """``videos.csv`` of an extraction folder: one status row per processed video."""
-        return _read_table(Path(output_dir) / "videos.csv", STATUS_COLUMNS)
+    def read_status(output_dir: Path, shard: Shard = Shard()) -> pd.DataFrame:
+        """``videos.csv`` of an extraction folder, or a shard's: a row per processed video."""
+        return _read_table(Path(output_dir) / shard.file("videos.csv"), STATUS_COLUMNS)

@@ -20,6 +20,10 @@ Written to ``output``: the mp4s (each atomically, as it finishes), ``labels.csv`
 video index of ``docs/architecture.md`` with ``source_identity``, ``driving_video``,
 ``driving_identity``, ``method``), ``summary.json``, and ``fakes_config.json`` (the
 settings; a rerun with the same settings resumes, with other settings it refuses).
+
+Across machines: ``shard=i num_shards=n`` renders one part of the real videos (with their
+fakes) into the same folder, and ``merge=true`` joins the parts' tables
+(:mod:`fomm.fakes_shards`).
 """
 
 from __future__ import annotations
@@ -34,14 +38,13 @@ from typing import Any
 
 import hydra
 import pandas as pd
-import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from datamodules.shards import Shard
 from datamodules.skipped import warn_skip
-from datamodules.video_io import VIDEO_EXTENSIONS, UnreadableVideoError, probe_video
-from datamodules.video_writer import VideoWriter
+from datamodules.video_io import UnreadableVideoError, probe_video
 from fomm.fakes_output import (
     SUMMARY_FILE,
     check_output,
@@ -60,85 +63,22 @@ from fomm.fakes_plan import (
     plan_jobs,
     split_identities,
 )
-from fomm.inference import Animator
+from fomm.fakes_render import Renderer
+from fomm.fakes_shards import merge_fakes, run_shard
 from fomm.media import (
     FIT_MODES,
     InputError,
     autocast_dtype,
     exit_on_input_error,
-    fit_frames,
-    iter_chunks,
     load_model,
     model_frame_size,
-    open_input_video,
     require_file,
     resolve_device,
-    to_tensor,
-    video_fps,
 )
 
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
-
-
-def _audio_of(path: Path) -> Path | None:
-    return path if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS else None
-
-
-class Renderer:
-    """Writes the jobs' mp4s with one loaded model and one set of encoder settings."""
-
-    def __init__(self, networks: torch.nn.Module, size: int, options: dict[str, Any]) -> None:
-        self.networks = networks
-        self.size = size
-        self.options = options
-        self.autocast = autocast_dtype(options["precision"])
-
-    def _frame_range(self, num_frames: int) -> range:
-        limit = self.options["max_frames"]
-        return range(num_frames if limit is None else min(num_frames, int(limit)))
-
-    def _writer(self, target: Path, fps: Any, audio: Path) -> VideoWriter:
-        return VideoWriter(target, fps, crf=self.options["crf"], audio_from=_audio_of(audio))
-
-    def _fitted(self, chunk: Any) -> Any:
-        return fit_frames(chunk, self.size, self.options["fit"])
-
-    def real(self, job: Job, target: Path) -> int:
-        """Re-encode a real video at the model's size; return the frames written."""
-        batch_size = self.options["batch_size"]
-        with open_input_video(job.source.path, option="videos") as source:
-            frames = self._frame_range(source.meta.num_frames)
-            with self._writer(target, video_fps(source), job.source.path) as writer:
-                for _, chunk in iter_chunks(source, batch_size, frames):
-                    writer.write(self._fitted(chunk))
-        return len(frames)
-
-    def fake(self, job: Job, target: Path) -> int:
-        """Animate the source's frame with the driving video; return the frames written."""
-        with open_input_video(job.source.path, option="videos") as source:
-            last = source.meta.num_frames - 1
-            image = source.read([min(self.options["source_frame"], last)])
-        animator = Animator(
-            to_tensor(self._fitted(image)),
-            self.networks.kp_detector,
-            self.networks.generator,
-            relative=self.options["relative"],
-            adapt_scale=self.options["adapt_scale"],
-            relative_jacobian=self.options["relative_jacobian"],
-            autocast_dtype=self.autocast,
-        )
-        batch_size = self.options["batch_size"]
-        with open_input_video(job.driving.path, option="videos") as driving:
-            frames = self._frame_range(driving.meta.num_frames)
-            with self._writer(target, video_fps(driving), job.driving.path) as writer:
-                for indices, chunk in iter_chunks(driving, batch_size, frames):
-                    batch = to_tensor(self._fitted(chunk))
-                    if indices.start == 0:
-                        animator.set_initial(batch[:1])
-                    writer.write(animator(batch)["prediction"].cpu())
-        return len(frames)
 
 
 def _usable_inputs(inputs: list[InputVideo], progress: bool) -> tuple[list, list[dict]]:
@@ -190,6 +130,8 @@ def generate_fakes(
     overwrite: bool = False,
     trust_checkpoint: bool = False,
     progress: bool = True,
+    shard: int = 0,
+    num_shards: int = 1,
 ) -> pd.DataFrame:
     """Write a labelled real/fake video dataset (see the module docstring).
 
@@ -216,9 +158,14 @@ def generate_fakes(
         overwrite: delete an ``output`` generated with other settings and start over.
         trust_checkpoint: allow a checkpoint that needs full unpickling (can run code).
         progress: show progress bars.
+        shard: which part to render, ``0 .. num_shards - 1``: the real videos whose key
+            hashes to it, with their fakes (every shard probes and plans all inputs, so
+            the parts add up to the unsharded plan).
+        num_shards: parts the job is split into; each writes ``labels_shard<i>of<n>.csv``
+            and ``summary_shard<i>of<n>.json``, joined by :func:`fomm.fakes_shards.merge_fakes`.
 
     Returns:
-        ``labels.csv`` as a DataFrame, ``path`` relative to ``output``.
+        ``labels.csv`` (or the shard's) as a DataFrame, ``path`` relative to ``output``.
 
     Raises:
         InputError: a missing or wrong checkpoint, videos or option, too few identities,
@@ -234,6 +181,7 @@ def generate_fakes(
     if int(source_frame) < 0 or (max_frames is not None and int(max_frames) < 1):
         raise InputError("source_frame must be >= 0 and max_frames >= 1 (or null)")
     fractions = check_fractions(split_fractions)
+    part = run_shard(shard, num_shards, overwrite)
     checkpoint_file = require_file(checkpoint, "checkpoint", "checkpoint")
     config_file = None if config in (None, "", "null") else require_file(config, "config", "config")
     inputs = list_input_videos(videos)
@@ -263,7 +211,7 @@ def generate_fakes(
         raise InputError("no output given; pass output=DIR (the dataset folder to write)")
     output = Path(str(output)).expanduser()
     same = check_output(output, settings, overwrite)
-    finished = finished_labels(output) if same else None
+    finished = finished_labels(output, part) if same else None
     if finished is not None:
         log.info("%s: complete dataset of %d videos, reused", output, len(finished))
         return finished
@@ -274,6 +222,8 @@ def generate_fakes(
     size = model_frame_size(networks)
     usable, skipped_inputs = _usable_inputs(inputs, progress)
     jobs, unpaired = plan_jobs(usable, assignment, int(fakes_per_video), int(seed))
+    jobs = [job for job in jobs if part.owns(job.source.key)]
+    unpaired = [key for key in unpaired if part.owns(key)]
     renderer = Renderer(networks, size, options | {"batch_size": int(batch_size)})
     done, failed, frames_written, made = set(), [], 0, 0
     bar = tqdm(total=len(jobs), desc="fomm fakes", unit="video", disable=not progress)
@@ -309,12 +259,14 @@ def generate_fakes(
         model_frame_size=size,
         device=str(run_device),
         settings=options | {"batch_size": int(batch_size)},
+        **({"shard": part.index, "num_shards": part.count} if part.sharded else {}),
     )
-    write_results(output, labels, summary)
+    write_results(output, labels, summary, part)
     log.info(
-        "%s: %d videos written now, %d already there, %d frames in %.1f s; %d inputs skipped, "
+        "%s%s: %d videos written now, %d already there, %d frames in %.1f s; %d inputs skipped, "
         "%d failed",
         output,
+        f" ({part})" if part.sharded else "",
         made,
         len(done) - made,
         frames_written,
@@ -363,14 +315,23 @@ def generate_from_config(cfg: DictConfig) -> pd.DataFrame:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="fakes")
 @exit_on_input_error
 def main(cfg: DictConfig) -> None:
-    """``python -m fomm.fakes checkpoint=... videos=... output=...``."""
-    labels = generate_from_config(cfg)
+    """``python -m fomm.fakes checkpoint=... videos=... output=...``.
+
+    ``shard=i num_shards=n`` renders one part; ``output=... num_shards=n merge=true``
+    joins the parts' tables afterwards.
+    """
+    if cfg.get("merge"):
+        labels = merge_fakes(cfg.output, cfg.num_shards)
+        summary_file = SUMMARY_FILE
+    else:
+        labels = generate_from_config(cfg)
+        summary_file = Shard(cfg.shard, cfg.num_shards).file(SUMMARY_FILE)
     counts = labels.groupby(["split", "label"]).size()
     parts = [
         f"{split} {counts.get((split, 0), 0)} real + {counts.get((split, 1), 0)} fake"
         for split in SPLITS
     ]
-    print(f"{cfg.output}: {'; '.join(parts)} (details in {Path(cfg.output) / SUMMARY_FILE})")
+    print(f"{cfg.output}: {'; '.join(parts)} (details in {Path(cfg.output) / summary_file})")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 ``fakes_config.json`` records what the videos depend on (checkpoint, inputs, generation
 settings). A rerun with the same record resumes (finished mp4s are kept); another record
 is refused, so one folder never mixes fakes of two models or two splits. ``labels.csv``
-and ``summary.json`` are rewritten atomically at the end of every run.
+and ``summary.json`` are rewritten atomically at the end of every run; a shard of a
+sharded run writes its own (``labels_shard0of2.csv`` ...) and shares the settings record,
+so shards started at once on several machines claim the folder once and never delete
+each other's videos.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from datamodules.shards import Shard
 from datamodules.video_io import probe_video
 from fomm.media import InputError
 
@@ -26,8 +30,12 @@ CONFIG_FILE, LABELS_FILE, SUMMARY_FILE = "fakes_config.json", "labels.csv", "sum
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so readers never see half."""
-    temporary = path.with_name(f".{path.name}.partial")
+    """Write ``text`` to ``path`` through a temporary file, so readers never see half.
+
+    The temporary name carries the process id: shards writing the same record at once
+    must not write into one temporary file.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     temporary.write_text(text)
     os.replace(temporary, path)
 
@@ -56,7 +64,7 @@ def check_output(output: Path, settings: dict[str, Any], overwrite: bool) -> boo
                 f"({', '.join(changed)} differ); pass another output=, or overwrite=true "
                 "to delete it and start over"
             )
-    elif output.is_dir() and any(output.iterdir()):
+    elif output.is_dir() and any(not _is_partial(entry) for entry in output.iterdir()):
         raise InputError(
             f"output={output} holds files that fomm.fakes did not write (no {CONFIG_FILE}); "
             "pass an empty or new folder"
@@ -64,9 +72,21 @@ def check_output(output: Path, settings: dict[str, Any], overwrite: bool) -> boo
     return False
 
 
+def _is_partial(entry: Path) -> bool:
+    """A settings record being written by another shard at this moment."""
+    return entry.name.startswith(f".{CONFIG_FILE}.") and entry.name.endswith(".partial")
+
+
 def claim_output(output: Path, settings: dict[str, Any], same: bool) -> None:
-    """Record the settings in ``output``, first deleting a dataset of other settings."""
-    if not same and (output / CONFIG_FILE).is_file():
+    """Record the settings in ``output``, first deleting a dataset of other settings.
+
+    The record is read again here: another shard may have claimed the folder with these
+    settings since :func:`check_output`, and its videos must stay.
+    """
+    config_path = output / CONFIG_FILE
+    if not same and config_path.is_file():
+        if json.loads(config_path.read_text()) == settings:
+            return
         log.warning("Deleting %s: generated with other settings (overwrite=true)", output)
         shutil.rmtree(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -74,8 +94,8 @@ def claim_output(output: Path, settings: dict[str, Any], same: bool) -> None:
         write_atomically(output / CONFIG_FILE, json.dumps(settings, indent=1))
 
 
-def finished_labels(output: Path) -> pd.DataFrame | None:
-    """The labels of a complete earlier run, else None.
+def finished_labels(output: Path, shard: Shard = Shard()) -> pd.DataFrame | None:
+    """The labels of a complete earlier run (of this shard), else None.
 
     Complete: every planned video is on disk, and every input skipped as unusable is still
     unusable (a repaired input joins the plan, so the run is redone, keeping finished
@@ -83,8 +103,8 @@ def finished_labels(output: Path) -> pd.DataFrame | None:
     the index, and should not load the model and probe every video to learn nothing.
     """
     try:
-        summary = json.loads((output / SUMMARY_FILE).read_text())
-        labels = pd.read_csv(output / LABELS_FILE, dtype=str, keep_default_na=False)
+        summary = json.loads((output / shard.file(SUMMARY_FILE)).read_text())
+        labels = pd.read_csv(output / shard.file(LABELS_FILE), dtype=str, keep_default_na=False)
     except (OSError, ValueError):
         return None
     if not summary.get("complete") or summary.get("failed"):
@@ -98,7 +118,9 @@ def finished_labels(output: Path) -> pd.DataFrame | None:
     return labels.assign(label=labels["label"].astype(int))
 
 
-def write_results(output: Path, labels: pd.DataFrame, summary: dict[str, Any]) -> None:
-    """Write ``labels.csv`` and ``summary.json`` atomically."""
-    write_atomically(output / LABELS_FILE, labels.to_csv(index=False))
-    write_atomically(output / SUMMARY_FILE, json.dumps(summary, indent=1))
+def write_results(
+    output: Path, labels: pd.DataFrame, summary: dict[str, Any], shard: Shard = Shard()
+) -> None:
+    """Write ``labels.csv`` and ``summary.json`` (or a shard's) atomically."""
+    write_atomically(output / shard.file(LABELS_FILE), labels.to_csv(index=False))
+    write_atomically(output / shard.file(SUMMARY_FILE), json.dumps(summary, indent=1))

@@ -105,6 +105,11 @@ def real_video_id(split: str, item: InputVideo) -> str:
     return f"real/{split}/{item.key}"
 
 
+def input_key_of(real_video: str) -> str:
+    """The input key of a real video's dataset id: the inverse of :func:`real_video_id`."""
+    return real_video.split("/", 2)[2]
+
+
 def _from_folder(root: Path) -> list[InputVideo]:
     try:
         folders = list(split_folders(root).values()) or [root]

@@ -55,6 +55,12 @@ def test_debug_modes_turn_off_loggers_and_workers(make_cfg):
     assert cfg.data.num_workers == 0
 
 
+def test_debug_modes_keep_the_trainers_accelerator_on_one_device(make_cfg):
+    gpu = make_cfg(["trainer=gpu", "debug=fast_dev_run"]).trainer
+    assert (gpu.accelerator, gpu.devices) == ("gpu", 1)
+    assert make_cfg(["debug=limit"]).trainer.accelerator == "cpu"
+
+
 def test_precision_and_strategy_are_overridable(make_cfg):
     cfg = make_cfg(["trainer=ddp_cpu", "trainer.precision=bf16-mixed"])
     assert cfg.trainer.strategy == "ddp_spawn_find_unused_parameters_true"
