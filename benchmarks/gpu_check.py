@@ -51,7 +51,7 @@ import pandas as pd  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 
-from datamodules.mtcnn import bf16_is_fast  # noqa: E402
+from datamodules.precision import bf16_is_fast, cpu_features, hardware_banner  # noqa: E402
 
 from gpu_check_rows import (  # noqa: E402
     FULL,
@@ -173,7 +173,8 @@ def hardware(device: torch.device) -> dict[str, Any]:
         "torch": torch.__version__,
         "lightning": pl.__version__,
         "python": platform.python_version(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_features().model,
+        "cpu_path": cpu_features().widest_path,
         "cpu_threads": torch.get_num_threads(),
         "bf16_fast_on_cpu": bf16_is_fast(torch.device("cpu")),
     }
@@ -191,16 +192,6 @@ def hardware(device: torch.device) -> dict[str, Any]:
             "matmul_precision": torch.get_float32_matmul_precision(),
         }
     return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _nvidia_driver() -> str:
@@ -285,6 +276,7 @@ def main() -> int:
         or ROOT / "logs" / "gpu_check" / f"gpu_check_{device.type}{'_quick' if quick else ''}"
     )
     info = hardware(device)
+    print(hardware_banner(device), flush=True)
     print("\n".join(header_lines(info, quick)), flush=True)
     deadline = time.monotonic() + 60 * args.budget_min
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="gpu_check_"))

@@ -93,8 +93,8 @@ def fast_dev_run_overrides(model: str, sizes: Sizes, work: Path) -> list[str]:
             f"data.root_dir={write_vox_like(work / f'vox{size}', size)}",
             f"data.frame_shape=[{size},{size},3]",
             "data.batch_size=2",
-            "data.num_repeats=1",
-            "data.val_videos=1",
+            "data.num_repeats=2",
+            "data.val_identities=1",
             "data.val_max_frames=4",
             "data.test_max_frames=4",
         ]

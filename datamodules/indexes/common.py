@@ -137,7 +137,10 @@ def originals_crossing_splits(index: pd.DataFrame) -> list[str]:
 
     A video id listed twice in different splits counts too.
     """
-    original = index["original"].fillna("").astype(str) if "original" in index else ""
+    if "original" in index:
+        original = index["original"].fillna("").astype(str)
+    else:  # an index of real videos only, or one that does not say where fakes came from
+        original = pd.Series("", index=index.index)
     family = index["video"].where(original == "", original)
     links = [pd.DataFrame({"family": family, "split": index["split"]})]
     if "driving_video" in index:

@@ -149,3 +149,12 @@ def test_command_line_writes_the_csv(folder, tmp_path):
     written = pd.read_csv(output, keep_default_na=False)
     assert written.columns[:5].tolist() == ["video", "path", "label", "original", "split"]
     assert len(written) == 2 and written["split"].nunique() == 1
+
+
+def test_an_index_without_an_original_column_has_no_crossing_originals():
+    """A user's CSV may leave out ``original``: each video is then its own family."""
+    index = pd.DataFrame(
+        {"video": ["a", "b", "a"], "label": [0, 1, 0], "split": ["train", "test", "val"]}
+    )
+    assert originals_crossing_splits(index) == ["a"]
+    assert originals_crossing_splits(index.iloc[:2]) == []
