@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from datamodules.face_landmarks import LANDMARK_COLUMNS
 from datamodules.video_io import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ FACES_COLUMNS = [
     "confidence",
     "face_rank",
 ]
+# Optional: empty where unknown, absent from tables written before they existed.
+OPTIONAL_FACES_COLUMNS = list(LANDMARK_COLUMNS)
 STATUS_COLUMNS = [
     "video",
     "path",
@@ -108,9 +111,9 @@ def list_videos(
     return out
 
 
-def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+def _read_table(path: Path, columns: list[str], optional: list[str] = ()) -> pd.DataFrame:
     if not path.is_file() or path.stat().st_size == 0:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=[*columns, *optional])
     table = pd.read_csv(
         path, dtype={"video": str, "path": str, "message": str}, keep_default_na=False,
         on_bad_lines="skip",
@@ -122,9 +125,19 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
             "output folder or pass overwrite=true to start over."
         )
     numeric = [c for c in columns if c not in ("video", "path", "status", "message")]
-    for column in numeric:
+    table = table.reindex(columns=[*columns, *optional])
+    for column in [*numeric, *optional]:
         table[column] = pd.to_numeric(table[column], errors="coerce")
-    return table.dropna(subset=numeric)[columns]
+    return table.dropna(subset=numeric)
+
+
+def _has_columns(path: Path, columns: list[str]) -> bool:
+    """Whether a table's header names every one of ``columns`` (True for a missing table)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return True
+    with path.open(newline="") as handle:
+        header = handle.readline().strip().split(",")
+    return set(columns) <= set(header)
 
 
 def _ends_cleanly(path: Path) -> bool:
@@ -182,7 +195,7 @@ class ExtractionLog:
         raw_status = _read_table(self.status_csv, STATUS_COLUMNS)
         status = raw_status.drop_duplicates("video", keep="last")
         status = status[status["status"].isin(FINISHED)]
-        raw_faces = _read_table(self.faces_csv, FACES_COLUMNS)
+        raw_faces = _read_table(self.faces_csv, FACES_COLUMNS, OPTIONAL_FACES_COLUMNS)
         faces = raw_faces[raw_faces["video"].isin(status["video"])].drop_duplicates(
             ["video", "frame", "face_rank"], keep="last"
         )
@@ -190,7 +203,11 @@ class ExtractionLog:
         # rewritten at every start-up of a training run).
         if len(status) != len(raw_status) or not _ends_cleanly(self.status_csv):
             _write_atomically(self.status_csv, status)
-        if len(faces) != len(raw_faces) or not _ends_cleanly(self.faces_csv):
+        if (
+            len(faces) != len(raw_faces)
+            or not _ends_cleanly(self.faces_csv)
+            or not _has_columns(self.faces_csv, OPTIONAL_FACES_COLUMNS)  # an older table
+        ):
             _write_atomically(self.faces_csv, faces.astype({"frame": int, "face_rank": int}))
         self.finished: set[str] = set(status["video"])
 
@@ -219,7 +236,7 @@ class ExtractionLog:
 
     def add(self, result: Any) -> None:
         """Record one video: face rows first, then its status row."""
-        _append(self.faces_csv, result.rows, FACES_COLUMNS)
+        _append(self.faces_csv, result.rows, FACES_COLUMNS + OPTIONAL_FACES_COLUMNS)
         _append(self.status_csv, [result.status_row()], STATUS_COLUMNS)
         self.run_videos += 1
         self.run_faces += len(result.rows)
@@ -273,7 +290,8 @@ class ExtractionLog:
     @staticmethod
     def read_faces(output_dir: Path) -> pd.DataFrame:
         """``faces.csv`` of an extraction folder (empty table when absent)."""
-        return _read_table(Path(output_dir) / "faces.csv", FACES_COLUMNS).astype(
+        faces_csv = Path(output_dir) / "faces.csv"
+        return _read_table(faces_csv, FACES_COLUMNS, OPTIONAL_FACES_COLUMNS).astype(
             {"frame": int, "face_rank": int}
         )
 
