@@ -9,7 +9,9 @@ can differ slightly: multithreaded libx264 is not bit-exact); generation takes a
 seconds. A ``manifest.json`` written last records the spec and every file's size;
 a folder whose manifest is missing, stale or contradicted by the files is
 rebuilt, never trusted. The new copy is built in a temporary folder and renamed
-into place, so an interrupted generation leaves nothing half-made.
+into place, so an interrupted generation leaves nothing half-made. ``landmarks.csv``
+beside the manifest holds the drawn faces' five landmarks per frame
+(:mod:`datamodules.synthetic_landmarks`), for self-blended training.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 
 from datamodules.pairs import FOMMDataModule
 from datamodules.synthetic_faces import random_identity, render_talking_head
+from datamodules.synthetic_landmarks import write_embedded_landmarks
 from datamodules.video_writer import write_video
 
 log = logging.getLogger(__name__)
@@ -129,6 +132,7 @@ def ensure_embedded_dataset(root: str | os.PathLike, spec: EmbeddedSpec | None =
     """
     root, spec = Path(root), spec or EmbeddedSpec()
     if is_complete(root, spec):
+        write_embedded_landmarks(root, spec)  # copies made before landmarks.csv existed
         return root
     if root.exists() and not (root / MANIFEST).exists() and any(root.iterdir()):
         raise FileExistsError(
@@ -150,6 +154,7 @@ def ensure_embedded_dataset(root: str | os.PathLike, spec: EmbeddedSpec | None =
             path.relative_to(building).as_posix(): path.stat().st_size
             for path in sorted(building.rglob("*.mp4"))
         }
+        write_embedded_landmarks(building, spec)
         manifest = {"spec": spec.as_manifest(), "files": files}
         (building / MANIFEST).write_text(json.dumps(manifest, indent=1))
         _swap_into_place(building, root, spec)
