@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import albumentations as A
 
+from fakedetect.self_blend.perturb import colour_changes
+
 
 def sbi_augmentation(
     flip_p: float = 0.5,
@@ -47,22 +49,14 @@ def sbi_augmentation(
     return A.Compose(
         [
             A.HorizontalFlip(p=flip_p),
-            A.RGBShift(
-                r_shift_limit=(-rgb_shift, rgb_shift),
-                g_shift_limit=(-rgb_shift, rgb_shift),
-                b_shift_limit=(-rgb_shift, rgb_shift),
-                p=rgb_shift_p,
-            ),
-            A.HueSaturationValue(
-                hue_shift_limit=(-hsv_shift, hsv_shift),
-                sat_shift_limit=(-hsv_shift, hsv_shift),
-                val_shift_limit=(-hsv_shift, hsv_shift),
-                p=hsv_p,
-            ),
-            A.RandomBrightnessContrast(
-                brightness_limit=(-brightness_limit, brightness_limit),
-                contrast_limit=(-contrast_limit, contrast_limit),
-                p=brightness_contrast_p,
+            *colour_changes(
+                rgb_shift,
+                rgb_shift_p,
+                hsv_shift,
+                hsv_p,
+                brightness_limit,
+                contrast_limit,
+                brightness_contrast_p,
             ),
             A.ImageCompression(quality_range=tuple(quality_range), p=compression_p),
         ]

@@ -21,6 +21,42 @@ import cv2
 import numpy as np
 
 
+def colour_changes(
+    rgb_shift: float,
+    rgb_shift_p: float,
+    hsv_shift: float,
+    hsv_p: float,
+    brightness_limit: float,
+    contrast_limit: float,
+    brightness_contrast_p: float,
+) -> list[A.BasicTransform]:
+    """An RGB shift, a hue/saturation/value shift and a brightness/contrast change.
+
+    The colour steps the paper uses twice: on one copy before blending (source
+    perturbation) and on both images of a pair after it (training augmentation).
+    Each limit is symmetric (+-); the probabilities are per step.
+    """
+    return [
+        A.RGBShift(
+            r_shift_limit=(-rgb_shift, rgb_shift),
+            g_shift_limit=(-rgb_shift, rgb_shift),
+            b_shift_limit=(-rgb_shift, rgb_shift),
+            p=rgb_shift_p,
+        ),
+        A.HueSaturationValue(
+            hue_shift_limit=(-hsv_shift, hsv_shift),
+            sat_shift_limit=(-hsv_shift, hsv_shift),
+            val_shift_limit=(-hsv_shift, hsv_shift),
+            p=hsv_p,
+        ),
+        A.RandomBrightnessContrast(
+            brightness_limit=(-brightness_limit, brightness_limit),
+            contrast_limit=(-contrast_limit, contrast_limit),
+            p=brightness_contrast_p,
+        ),
+    ]
+
+
 def source_perturbation(
     rgb_shift: float = 20,
     rgb_shift_p: float = 0.3,
@@ -57,22 +93,8 @@ def source_perturbation(
     ]
     return A.Compose(
         [
-            A.RGBShift(
-                r_shift_limit=(-rgb_shift, rgb_shift),
-                g_shift_limit=(-rgb_shift, rgb_shift),
-                b_shift_limit=(-rgb_shift, rgb_shift),
-                p=rgb_shift_p,
-            ),
-            A.HueSaturationValue(
-                hue_shift_limit=(-hsv_shift, hsv_shift),
-                sat_shift_limit=(-hsv_shift, hsv_shift),
-                val_shift_limit=(-hsv_shift, hsv_shift),
-                p=1.0,
-            ),
-            A.RandomBrightnessContrast(
-                brightness_limit=(-brightness_limit, brightness_limit),
-                contrast_limit=(-contrast_limit, contrast_limit),
-                p=1.0,
+            *colour_changes(
+                rgb_shift, rgb_shift_p, hsv_shift, 1.0, brightness_limit, contrast_limit, 1.0
             ),
             A.OneOf(
                 [
