@@ -337,15 +337,17 @@ class SelfBlendedFaces:
         )
 
     def examples(self, count: int = 8) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(real crop, blend mask, self-blend) of the first ``count`` usable training crops.
+        """(real crop, blend mask, self-blend) of ``count`` training crops spread over the split.
 
         Seeded with ``seed``: the same examples every time, for a person to look at.
         """
         if "train" not in self._pools:
             return []
         table, points = self._pools["train"]
+        spread = np.unique(np.linspace(0, len(table) - 1, count).round().astype(int)).tolist()
+        order = spread + sorted(set(range(len(table))) - set(spread))
         shown = []
-        for index in range(len(table)):
+        for index in order:
             image = read_crop(self.faces_dir / table["path"].iloc[index])
             if image is None:
                 continue
