@@ -11,6 +11,8 @@ multithreaded libx264 is not bit-exact); generation takes a few seconds. A
 whose manifest is missing, stale or contradicted by the files is rebuilt, never
 trusted. The new copy is built in a temporary folder and renamed
 into place, so an interrupted generation leaves nothing half-made.
+``landmarks.csv`` beside the manifest holds the drawn faces' five landmarks per frame
+(:mod:`datamodules.synthetic_landmarks`), for self-blended training.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 
 from datamodules.pairs import FOMMDataModule
 from datamodules.synthetic_faces import random_identity, render_talking_head
+from datamodules.synthetic_landmarks import write_embedded_landmarks
 from datamodules.video_writer import write_video
 
 log = logging.getLogger(__name__)
@@ -97,6 +100,19 @@ class EmbeddedSpec:
         """The spec as stored in the manifest, with the generator version."""
         return {"generator_version": GENERATOR_VERSION, **asdict(self)}
 
+    def split_layout(self) -> list[tuple[str, int, int, int]]:
+        """``(split, identities, videos per identity, first identity)`` of each split.
+
+        Validation people are numbered after the test people, so adding them left train
+        and test exactly as they were. The videos and their landmarks both follow this.
+        """
+        return [
+            ("train", self.train_identities, self.train_videos_per_identity, 0),
+            ("test", self.test_identities, self.test_videos_per_identity, self.train_identities),
+            ("val", self.val_identities, self.val_videos_per_identity,
+             self.train_identities + self.test_identities),
+        ]  # fmt: skip
+
 
 def _read_manifest(root: Path) -> dict[str, Any] | None:
     try:
@@ -132,6 +148,7 @@ def ensure_embedded_dataset(root: str | os.PathLike, spec: EmbeddedSpec | None =
     """
     root, spec = Path(root), spec or EmbeddedSpec()
     if is_complete(root, spec):
+        write_embedded_landmarks(root, spec)  # copies made before landmarks.csv existed
         return root
     if root.exists() and not (root / MANIFEST).exists() and any(root.iterdir()):
         raise FileExistsError(
@@ -143,15 +160,7 @@ def ensure_embedded_dataset(root: str | os.PathLike, spec: EmbeddedSpec | None =
     building = root.parent / f".{root.name}.building-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
     try:
-        # Validation people are numbered after the test people, so adding them left train
-        # and test exactly as they were.
-        splits = (
-            ("train", spec.train_identities, spec.train_videos_per_identity, 0),
-            ("test", spec.test_identities, spec.test_videos_per_identity, spec.train_identities),
-            ("val", spec.val_identities, spec.val_videos_per_identity,
-             spec.train_identities + spec.test_identities),
-        )  # fmt: skip
-        for split, identities, videos, first in splits:
+        for split, identities, videos, first in spec.split_layout():
             if identities > 0:
                 write_talking_heads(
                     building / split,
@@ -167,6 +176,7 @@ def ensure_embedded_dataset(root: str | os.PathLike, spec: EmbeddedSpec | None =
             path.relative_to(building).as_posix(): path.stat().st_size
             for path in sorted(building.rglob("*.mp4"))
         }
+        write_embedded_landmarks(building, spec)
         manifest = {"spec": spec.as_manifest(), "files": files}
         (building / MANIFEST).write_text(json.dumps(manifest, indent=1))
         _swap_into_place(building, root, spec)

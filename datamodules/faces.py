@@ -12,6 +12,9 @@ video, and serves:
 - validation / test: every kept crop once, in order, with its video id, so
   video-level metrics need no path parsing.
 
+With ``fakes="self_blended"`` training uses the split's real crops only, each with its
+self-blended pseudo-fake (:mod:`datamodules.self_blended`).
+
 Binary batches: ``image`` float32 ``(B, 3, S, S)`` (ImageNet-normalised),
 ``label`` float32 ``(B,)`` (1 = fake), ``video`` list of ids, ``frame`` and
 ``face_rank`` int64 ``(B,)``. Triplet batches: ``anchor``, ``positive``,
@@ -226,9 +229,13 @@ class FaceDataModule(pl.LightningDataModule):
         extract: arguments of ``fakedetect.extract.extract_faces`` to extract the
             faces of the index at start-up when ``faces.csv`` is missing or
             incomplete; null to require a finished extraction.
-        seed: seeds the fixed validation triplets.
+        seed: seeds the fixed validation triplets (and the self-blended validation).
         mean: normalisation mean (ImageNet's).
         std: normalisation std (ImageNet's).
+        fakes: ``index`` (the index's fake videos) or ``self_blended`` (train on the real
+            crops and their self-blends; :mod:`datamodules.self_blended`).
+        self_blend: the self-blend transform for ``self_blended`` (from the detector
+            package by config: ``fakedetect.self_blend.SelfBlend``).
     """
 
     def __init__(
@@ -251,8 +258,16 @@ class FaceDataModule(pl.LightningDataModule):
         seed: int = 0,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        fakes: str = "index",
+        self_blend: Any = None,
     ) -> None:
         super().__init__()
+        from datamodules.self_blended import SelfBlendedFaces, check_fakes
+
+        self.fakes = check_fakes(fakes, self_blend)
+        self.self_blended = (
+            SelfBlendedFaces(self_blend, faces_dir, seed) if fakes == "self_blended" else None
+        )
         self.index = index
         self.faces_dir = Path(faces_dir)
         self.image_size = image_size
@@ -349,12 +364,16 @@ class FaceDataModule(pl.LightningDataModule):
         videos already done are not redone.
         """
         missing = self._missing_videos()
-        if not missing or self.extract is None:
-            return
-        from fakedetect.extract import extract_faces
+        if missing and self.extract is not None:
+            from fakedetect.extract import extract_faces
 
-        log.info("Extracting faces of %d videos into %s", len(missing), self.faces_dir)
-        extract_faces(self.video_index(), self.faces_dir, **self.extract)
+            log.info("Extracting faces of %d videos into %s", len(missing), self.faces_dir)
+            extract_faces(self.video_index(), self.faces_dir, **self.extract)
+        if self.self_blended is not None and self.faces_csv.is_file():
+            self.setup("fit")  # finds the landmarks once here, cached for every process
+            self.self_blended.pool("train", self.splits["train"])
+            if self._self_blended_validation():
+                self.self_blended.pool("val", self.splits["val"])
 
     def setup(self, stage: str | None = None) -> None:
         """Join index and faces, subsample frames, split; fail early on anything unusable."""
@@ -362,7 +381,7 @@ class FaceDataModule(pl.LightningDataModule):
         if not self.splits:
             self._build_splits()
         for split in _STAGE_SPLITS.get(stage or "fit", SPLITS):
-            self._require(split, both_classes=split == "train")
+            self._require(split, both_classes=split == "train" and self.self_blended is None)
 
     def _split_batches(self) -> None:
         """Each process's share of the global batch sizes (a clear error when uneven)."""
@@ -431,19 +450,18 @@ class FaceDataModule(pl.LightningDataModule):
 
     def _dataset(self, split: str, train: bool, both_classes: bool = False) -> FaceCropDataset:
         rank = self.trainer.global_rank if self.trainer is not None else 0
-        transform = face_transform(
-            self.image_size, self.augment if train else None, self.mean, self.std
-        )
         return FaceCropDataset(
-            self._require(split, both_classes), self.faces_dir, transform, train, rank
+            self._require(split, both_classes), self.faces_dir, self._transform(train), train, rank
         )
 
-    def _loader(self, dataset: Dataset, **kwargs: Any) -> DataLoader:
+    def _loader(
+        self, dataset: Dataset, collate_fn: Callable = collate_faces, **kwargs: Any
+    ) -> DataLoader:
         return DataLoader(
             dataset,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
-            collate_fn=collate_faces,
+            collate_fn=collate_fn,
             worker_init_fn=_seed_worker if self.num_workers else None,
             persistent_workers=False,
             **kwargs,
@@ -458,6 +476,8 @@ class FaceDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """Balanced single faces or triplets, ``batches_per_epoch`` batches, as the module asks."""
         sampling = self.train_sampling()
+        if self.self_blended is not None:
+            return self._self_blended_train_loader(sampling)
         dataset = self._dataset("train", train=True, both_classes=True)
         sampler_class = TripletBatchSampler if sampling.mode == "triplet" else BalancedBatchSampler
         key = "triplet_batch_size" if sampling.mode == "triplet" else "batch_size"
@@ -479,9 +499,39 @@ class FaceDataModule(pl.LightningDataModule):
             return self._loader(
                 dataset, sampler=triplets, batch_size=self.per_process["triplet_batch_size"]
             )
+        if self._self_blended_validation():
+            dataset = self.self_blended.validation_dataset(
+                self.splits["val"], self._transform(False)
+            )
+            return self._loader(dataset, batch_size=self.per_process["eval_batch_size"])
         return self._loader(
             self._dataset("val", train=False), batch_size=self.per_process["eval_batch_size"]
         )
+
+    def _self_blended_validation(self) -> bool:
+        """Whether validation self-blends its reals: self-blended data without val fakes."""
+        return self.self_blended is not None and not self._require("val")["label"].any()
+
+    def _transform(self, train: bool) -> A.Compose:
+        return face_transform(self.image_size, self.augment if train else None, self.mean, self.std)
+
+    def _self_blended_train_loader(self, sampling: TrainSampling) -> DataLoader:
+        from datamodules.self_blended import PairBatchSampler, collate_pairs
+
+        if sampling.mode != "binary":
+            raise ValueError(
+                f"data.fakes=self_blended trains single faces; the model asks for "
+                f"{sampling.mode} batches (use a binary detector such as model=effnet_b4)."
+            )
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        dataset = self.self_blended.train_dataset(self.splits["train"], self._transform(True), rank)
+        batch_sampler = PairBatchSampler(
+            RandomSampler(dataset),
+            self.per_process["batch_size"],
+            True,
+            num_batches=sampling.batches_per_epoch,
+        )
+        return self._loader(dataset, batch_sampler=batch_sampler, collate_fn=collate_pairs)
 
     def test_dataloader(self) -> DataLoader:
         """Every test face, in order."""

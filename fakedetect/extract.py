@@ -11,7 +11,9 @@ Output folder:
 
 - ``faces.csv``: ``video, frame, path, left, top, right, bottom, confidence, face_rank``
   (``path`` relative to DIR; the box is the detector's, in full-frame pixels;
-  ``face_rank`` 0 is the most confident face of the frame).
+  ``face_rank`` 0 is the most confident face of the frame), then ``landmark0_x ...
+  landmark4_y``: the face's five landmarks in crop pixels (:mod:`datamodules.face_landmarks`),
+  MTCNN's, or those of ``landmarks_csv`` for detectors without landmarks; empty otherwise.
 - ``videos.csv``: one row per processed video (``status`` ``ok``, ``no_face`` or
   ``unreadable``, with counts and the reason); a video is finished once its row is here.
 - ``summary.json``: the totals of the last run; ``extract_config.json``: crop settings.
@@ -50,9 +52,11 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from datamodules.face_detection import FaceDetector, MTCNNDetector
+from datamodules.face_landmarks import landmark_columns, read_known_landmarks
 from datamodules.shards import Shard
 from datamodules.video_io import UnreadableVideoError
 from fakedetect.cli import exit_on_user_error
+from fakedetect.crop_landmarks import face_landmarks_in_crop
 from fakedetect.extraction_log import ExtractionLog, list_videos
 from fakedetect.extraction_shards import merge_extraction
 from fakedetect.faces import MARGIN, CropSettings, faces_of_video, jpeg_params
@@ -104,16 +108,20 @@ def process_video(
     settings: CropSettings,
     jpeg_quality: int = 95,
     decode_threads: int = 1,
+    known_landmarks: np.ndarray | None = None,
 ) -> VideoResult:
     """Extract one video into ``output_dir/crops/<video>/`` and describe the result.
 
     A video that cannot be decoded is ``unreadable``; any other failure on it is
     ``error`` with the exception in the message: one bad file must not stop a long run.
+    ``known_landmarks`` (``(frames, 5, 2)`` fractions of the frame size, NaN where
+    unknown) stand in for the landmarks of a detector that gives none.
     """
     try:
         return _process_video(
-            video, path, output_dir, detector, settings, jpeg_quality, decode_threads
-        )
+            video, path, output_dir, detector, settings, jpeg_quality, decode_threads,
+            known_landmarks,
+        )  # fmt: skip
     except (UnreadableVideoError, IndexError) as error:
         return VideoResult(video, path, "unreadable", message=str(error))
     except Exception as error:  # noqa: BLE001 - recorded, listed at the end, retried next run
@@ -129,6 +137,7 @@ def _process_video(
     settings: CropSettings,
     jpeg_quality: int,
     decode_threads: int,
+    known_landmarks: np.ndarray | None = None,
 ) -> VideoResult:
     found = faces_of_video(path, detector, settings, decode_threads)
     crop_dir = output_dir / "crops" / video
@@ -153,6 +162,11 @@ def _process_video(
                     "bottom": round(bottom, 1),
                     "confidence": round(face.confidence, 5),
                     "face_rank": rank,
+                    **landmark_columns(
+                        face_landmarks_in_crop(
+                            face, frame, known_landmarks, found.frame_size, settings
+                        )
+                    ),
                 }
             )
     status = "ok" if rows else "no_face"
@@ -194,14 +208,18 @@ def _init_worker(detector: Any, threads: int | None, options: dict[str, Any]) ->
     _worker_state["options"] = options
 
 
-def _run_in_worker(video: str, path: str) -> VideoResult:
+def _run_in_worker(video: str, path: str, known: np.ndarray | None) -> VideoResult:
     return process_video(
-        video, path, detector=_worker_state["detector"], **_worker_state["options"]
+        video,
+        path,
+        detector=_worker_state["detector"],
+        known_landmarks=known,
+        **_worker_state["options"],
     )
 
 
 def _run_jobs(
-    jobs: list[tuple[str, str]],
+    jobs: list[tuple[str, str, np.ndarray | None]],
     detector: FaceDetector | Mapping[str, Any] | None,
     workers: int,
     threads: int | None,
@@ -211,8 +229,8 @@ def _run_jobs(
         return
     if workers <= 0:
         built = build_detector(detector)
-        for video, path in jobs:
-            yield process_video(video, path, detector=built, **options)
+        for video, path, known in jobs:
+            yield process_video(video, path, detector=built, known_landmarks=known, **options)
         return
     if isinstance(detector, DictConfig):
         detector = OmegaConf.to_container(detector, resolve=True)
@@ -225,8 +243,8 @@ def _run_jobs(
     ) as pool:
         pending: set[Future] = set()
         queue = iter(jobs)
-        for video, path in queue:
-            pending.add(pool.submit(_run_in_worker, video, path))
+        for job in queue:
+            pending.add(pool.submit(_run_in_worker, *job))
             if len(pending) >= 2 * workers:
                 break
         while pending:
@@ -257,6 +275,7 @@ def extract_faces(
     on_video: Callable[[VideoResult], None] | None = None,
     shard: int = 0,
     num_shards: int = 1,
+    landmarks_csv: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Extract the faces of many videos into ``output_dir`` (resumable) and return ``faces.csv``.
 
@@ -286,6 +305,10 @@ def extract_faces(
         num_shards: parts the videos are split into by a hash of their id
             (:mod:`datamodules.shards`); each part writes its own tables
             (``faces_shard<i>of<n>.csv`` ...), joined by :func:`merge_extraction`.
+        landmarks_csv: five landmarks known per frame (e.g. the embedded dataset's
+            ``landmarks.csv``, see :func:`datamodules.face_landmarks.read_known_landmarks`),
+            matched on the video file's name; stored for faces whose detector gives none
+            (the whole-frame detector) when they lie inside the face box.
 
     Returns:
         The faces table of every finished video of the folder, or of the shard (this
@@ -307,7 +330,11 @@ def extract_faces(
         "jpeg_quality": jpeg_quality,
         "decode_threads": decode_threads,
     }
-    jobs = list(zip(todo["video"], todo["path"], strict=True))
+    known = read_known_landmarks(landmarks_csv) if landmarks_csv is not None else {}
+    jobs = [
+        (video, path, known.get(Path(path).stem))
+        for video, path in zip(todo["video"], todo["path"], strict=True)
+    ]
     bar = tqdm(total=len(jobs), desc="Extracting faces", unit="video", disable=not progress)
     try:
         for result in _run_jobs(jobs, detector, workers, threads, options):

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from datamodules.face_landmarks import LANDMARK_COLUMNS
 from datamodules.shards import Shard
 from datamodules.video_io import VIDEO_EXTENSIONS
 
@@ -38,6 +39,8 @@ FACES_COLUMNS = [
     "confidence",
     "face_rank",
 ]
+# Optional: empty where unknown, absent from tables written before they existed.
+OPTIONAL_FACES_COLUMNS = list(LANDMARK_COLUMNS)
 STATUS_COLUMNS = [
     "video",
     "path",
@@ -111,9 +114,9 @@ def list_videos(
     return out
 
 
-def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+def _read_table(path: Path, columns: list[str], optional: list[str] = ()) -> pd.DataFrame:
     if not path.is_file() or path.stat().st_size == 0:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=[*columns, *optional])
     table = pd.read_csv(
         path, dtype={"video": str, "path": str, "message": str}, keep_default_na=False,
         on_bad_lines="skip",
@@ -125,9 +128,19 @@ def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
             "output folder or pass overwrite=true to start over."
         )
     numeric = [c for c in columns if c not in ("video", "path", "status", "message")]
-    for column in numeric:
+    table = table.reindex(columns=[*columns, *optional])
+    for column in [*numeric, *optional]:
         table[column] = pd.to_numeric(table[column], errors="coerce")
-    return table.dropna(subset=numeric)[columns]
+    return table.dropna(subset=numeric)
+
+
+def _has_columns(path: Path, columns: list[str]) -> bool:
+    """Whether a table's header names every one of ``columns`` (True for a missing table)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return True
+    with path.open(newline="") as handle:
+        header = handle.readline().strip().split(",")
+    return set(columns) <= set(header)
 
 
 def finished_tables(
@@ -228,13 +241,18 @@ class ExtractionLog:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._check_settings(settings)
         raw_status = _read_table(self.status_csv, STATUS_COLUMNS)
-        raw_faces = _read_table(self.faces_csv, FACES_COLUMNS)
+        raw_faces = _read_table(self.faces_csv, FACES_COLUMNS, OPTIONAL_FACES_COLUMNS)
         status, faces = finished_tables(raw_status, raw_faces)
         # Rewrite only what a killed or failed run left unclean (a large table is not
-        # rewritten at every start-up of a training run).
+        # rewritten at every start-up of a training run), or a table written before the
+        # landmark columns existed.
         if len(status) != len(raw_status) or not _ends_cleanly(self.status_csv):
             write_table_atomically(self.status_csv, status)
-        if len(faces) != len(raw_faces) or not _ends_cleanly(self.faces_csv):
+        if (
+            len(faces) != len(raw_faces)
+            or not _ends_cleanly(self.faces_csv)
+            or not _has_columns(self.faces_csv, OPTIONAL_FACES_COLUMNS)
+        ):
             write_table_atomically(self.faces_csv, faces)
         self.finished: set[str] = set(status["video"])
 
@@ -263,7 +281,7 @@ class ExtractionLog:
 
     def add(self, result: Any) -> None:
         """Record one video: face rows first, then its status row."""
-        _append(self.faces_csv, result.rows, FACES_COLUMNS)
+        _append(self.faces_csv, result.rows, FACES_COLUMNS + OPTIONAL_FACES_COLUMNS)
         _append(self.status_csv, [result.status_row()], STATUS_COLUMNS)
         self.run_videos += 1
         self.run_faces += len(result.rows)
@@ -311,7 +329,8 @@ class ExtractionLog:
     @staticmethod
     def read_faces(output_dir: Path, shard: Shard = Shard()) -> pd.DataFrame:
         """``faces.csv`` of an extraction folder, or a shard's (empty table when absent)."""
-        return _read_table(Path(output_dir) / shard.file("faces.csv"), FACES_COLUMNS).astype(
+        faces_csv = Path(output_dir) / shard.file("faces.csv")
+        return _read_table(faces_csv, FACES_COLUMNS, OPTIONAL_FACES_COLUMNS).astype(
             {"frame": int, "face_rank": int}
         )
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 from torch.optim.lr_scheduler import MultiStepLR
 
+from datamodules.image_logging import log_image
 from fomm.checkpoint import load_initial_weights
 from fomm.grad_scaler import one_scaler_update
 from fomm.inference import Animator
@@ -363,32 +362,13 @@ class FOMMLitModule(pl.LightningModule):
         return self._reconstruction_l1(batch, "test", batch_idx)
 
     # ------------------------------------------------------------------- logging
-    @rank_zero_only
     def log_image(self, tag: str, image: Tensor) -> None:
         """Send a (3, H, W) image in [0, 1] to every logger; PNG files for those without images.
 
         wandb and TensorBoard get it directly; for the others (CSV) it is written to
-        ``<run dir>/images/<tag>_step<N>.png``.
+        ``<run dir>/images/<tag>_step<N>.png`` (:func:`datamodules.image_logging.log_image`).
         """
-        if self.trainer is None or not self.loggers:
-            return
-        step = int(self.global_step)
-        needs_file = False
-        for logger in self.loggers:
-            kind = type(logger).__name__
-            if kind == "WandbLogger":
-                pixels = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-                logger.log_image(key=tag, images=[pixels], step=step)
-            elif kind == "TensorBoardLogger":
-                logger.experiment.add_image(tag, image, step)
-            else:
-                needs_file = True
-        if needs_file:
-            from torchvision.utils import save_image
-
-            directory = Path(self.trainer.default_root_dir) / "images"
-            directory.mkdir(parents=True, exist_ok=True)
-            save_image(image, directory / f"{tag.replace('/', '_')}_step{step:07d}.png")
+        log_image(self.trainer if self._trainer is not None else None, tag, image, self.global_step)
 
     # --------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from pipeline_media import write_face_video
 
 from datamodules.face_detection import FaceDetector, MTCNNDetector
 from fakedetect.extract import extract_faces
-from fakedetect.extraction_log import FACES_COLUMNS, ExtractionLog
+from fakedetect.extraction_log import FACES_COLUMNS, OPTIONAL_FACES_COLUMNS, ExtractionLog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,8 +39,11 @@ def test_extraction_of_a_folder(detector, video_folder, tmp_path):
     faces = extract_faces(
         video_folder, out, detector=detector, frames_per_video=4, workers=0, progress=False
     )
-    assert list(faces.columns) == FACES_COLUMNS
+    assert list(faces.columns) == FACES_COLUMNS + OPTIONAL_FACES_COLUMNS
     assert sorted(faces["video"].unique()) == ["landscape", "nested/portrait"]
+    # MTCNN's five points, stored in crop pixels: inside the 224-pixel crop
+    landmarks = faces[OPTIONAL_FACES_COLUMNS].to_numpy()
+    assert ((landmarks > 0) & (landmarks < 224)).all()
     assert len(faces) == 8 and (faces["face_rank"] == 0).all()
     assert sorted(faces[faces["video"] == "landscape"]["frame"]) == [0, 4, 7, 11]
     for row in faces.itertuples():
