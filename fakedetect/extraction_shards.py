@@ -26,6 +26,7 @@ from datamodules.shards import Shard, all_shards
 from fakedetect.extraction_log import (
     FACES_COLUMNS,
     FINISHED,
+    OPTIONAL_FACES_COLUMNS,
     STATUS_COLUMNS,
     ExtractionLog,
     finished_tables,
@@ -126,7 +127,8 @@ def merge_extraction(
     ]
     # A video's face rows keep their order (frames, then ranks, as extracted).
     faces = pd.concat(faces_parts, ignore_index=True)
-    faces = faces.iloc[position[faces["video"]].to_numpy().argsort(kind="stable")][FACES_COLUMNS]
+    order = position[faces["video"]].to_numpy().argsort(kind="stable")
+    faces = faces.iloc[order][FACES_COLUMNS + OPTIONAL_FACES_COLUMNS]
     write_table_atomically(output_dir / "faces.csv", faces)
     write_table_atomically(output_dir / "videos.csv", status)
 

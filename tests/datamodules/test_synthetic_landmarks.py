@@ -49,14 +49,17 @@ def test_the_embedded_dataset_writes_landmarks_csv_and_adds_it_to_an_older_copy(
 ):
     root = ensure_embedded_dataset(tmp_path / "embedded", SMALL)
     table = pd.read_csv(root / "landmarks.csv", dtype={"video": str})
-    assert len(table) == 5 * SMALL.num_frames
+    assert len(table) == 9 * SMALL.num_frames  # train, test and val people
     assert sorted(table["video"].unique()) == [
         "id0000#00", "id0000#01", "id0001#00", "id0001#01", "id0002#00",
+        "id0003#00", "id0003#01", "id0004#00", "id0004#01",
     ]  # fmt: skip
     assert table[list(LANDMARK_COLUMNS)].stack().between(0, 1).all()
     known = read_known_landmarks(root / "landmarks.csv")
     expected = talking_head_landmarks(0, 2, 0, SMALL.num_frames, SMALL.size) / SMALL.size
     np.testing.assert_allclose(known["id0002#00"], expected, atol=1e-5)
+    expected_val = talking_head_landmarks(0, 4, 1, SMALL.num_frames, SMALL.size) / SMALL.size
+    np.testing.assert_allclose(known["id0004#01"], expected_val, atol=1e-5)
 
     (root / "landmarks.csv").unlink()  # a copy generated before landmarks.csv existed
 

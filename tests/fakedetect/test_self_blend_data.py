@@ -103,9 +103,9 @@ def test_a_triplet_model_or_an_odd_batch_is_refused_with_a_reason(detector_cfg):
     datamodule = self_blended_data(detector_cfg)
     with pytest.raises(ValueError, match="trains single faces"):
         datamodule._self_blended_train_loader(TrainSampling("triplet"))
-    datamodule.batch_size = 5
-    with pytest.raises(ValueError, match="even size"):
-        datamodule.train_dataloader()
+    datamodule.batch_size = 5  # global sizes are split (and checked) per process at setup
+    with pytest.raises(ValueError, match="half real, half fake"):
+        datamodule._split_batches()
     with pytest.raises(ValueError, match="must be one of index, self_blended"):
         FaceDataModule("index.csv", "faces", fakes="self-blended")
     with pytest.raises(ValueError, match="needs data.self_blend"):
