@@ -86,6 +86,16 @@ if os.environ.get(READER_VARIABLE) in READER_CLASSES:
     use_reader(os.environ[READER_VARIABLE])
 
 
+def alternate(variants: dict, repeat: int) -> list:
+    """The variants in order on even repeats, reversed on odd ones.
+
+    Why: on a shared machine the load drifts; running A B C then C B A gives every
+    variant the same share of early and late runs.
+    """
+    items = list(variants.items())
+    return items[::-1] if repeat % 2 else items
+
+
 def read_variants(per_frame_seek: bool) -> dict[str, tuple[type[PyAVSource], int]]:
     """Name -> (reader, decoder threads) of part 1."""
     variants = {"per-frame seek": (PerFrameSeekReader, 1)} if per_frame_seek else {}
@@ -119,8 +129,8 @@ def reading(videos: pd.DataFrame, repeats: int, per_frame_seek: bool) -> dict[st
     rows, sampled = [], {}
     for video, path in zip(videos["video"], videos["path"], strict=True):
         best: dict[str, dict] = {}
-        for _ in range(repeats):  # interleaved: each repeat runs every variant once
-            for name, (reader, threads) in variants.items():
+        for repeat in range(repeats):  # interleaved: each repeat runs every variant once
+            for name, (reader, threads) in alternate(variants, repeat):
                 run = read_once(reader, threads, path)
                 if name not in best or run["wall"] < best[name]["wall"]:
                     best[name] = run
@@ -189,9 +199,9 @@ def end_to_end(videos: pd.DataFrame, repeats: int, precisions: list[str], worker
     }
     runs: dict[tuple[str, str], list[dict]] = {}
     threads = scoring_threads(workers)
-    for _ in range(repeats):
+    for repeat in range(repeats):
         for precision in precisions:
-            for setup, (reader, decode_threads) in setups.items():
+            for setup, (reader, decode_threads) in alternate(setups, repeat):
                 use_reader(reader)
                 torch.set_num_threads(threads)
                 with tempfile.TemporaryDirectory() as out:
