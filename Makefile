@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install torch, the project (editable) and facenet-pytorch
 
 run: $(STAMP) ## The whole loop on the embedded dataset (CPU, <15 min): FOMM, fakes, detector, studies, report
-	$(PY) -m fakedetect.loop
+	$(PY) -m loop
 
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m pytest

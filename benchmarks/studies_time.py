@@ -41,14 +41,14 @@ from datamodules.precision import hardware_banner  # noqa: E402
 from datamodules.video_io import read_video  # noqa: E402
 from datamodules.video_writer import write_video  # noqa: E402
 from fakedetect.scoring import VideoScorer  # noqa: E402
-from fakedetect.studies.bitrate import bitrate_study  # noqa: E402
-from fakedetect.studies.inputs import load_fomm_networks, to_tensor  # noqa: E402
-from fakedetect.studies.occlusion import occlusion_study  # noqa: E402
-from fakedetect.studies.pose import pose_study  # noqa: E402
-from fakedetect.studies.robustness import robustness_study  # noqa: E402
 from fakedetect.weights import load_detector  # noqa: E402
 from fomm.inference import animate  # noqa: E402
 from fomm.nets import build_networks  # noqa: E402
+from loop.studies.bitrate import bitrate_study  # noqa: E402
+from loop.studies.inputs import load_fomm_networks, to_tensor  # noqa: E402
+from loop.studies.occlusion import occlusion_study  # noqa: E402
+from loop.studies.pose import pose_study  # noqa: E402
+from loop.studies.robustness import robustness_study  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 

@@ -117,7 +117,7 @@ README_COMMANDS = python_commands(README.read_text())
 
 def test_the_readme_shows_commands_of_every_kind():
     modules = {module for module, _ in README_COMMANDS}
-    assert {"train", "fakedetect.predict", "fakedetect.studies", "fomm.animate"} <= modules
+    assert {"train", "fakedetect.predict", "loop.studies", "fomm.animate"} <= modules
     assert any("-m" in arguments for _, arguments in README_COMMANDS)
 
 
@@ -167,7 +167,7 @@ def test_a_wrong_option_or_group_fails_the_check(make_cfg):
         ("train", ["model=fomm_big"]),
         ("train", ["-m", "sweep=grid", "model=effnet_att", "model.optimizer.lrr=1e-5,1e-4"]),
         ("fakedetect.predict", ["videos=a", "checkpoints=b"]),
-        ("fakedetect.studies", ["-m", "study=occlusion,posture"]),
+        ("loop.studies", ["-m", "study=occlusion,posture"]),
         ("datamodules.indexes.ffpp", ["root=/x", "output=y.csv", "compresion=c23"]),
         ("fomm.nonexistent", []),
     ]:

@@ -13,9 +13,9 @@ from studies_media import (  # noqa: F401 (autouse fixture)
     write_real_and_fake,
 )
 
-from fakedetect import perturbations
-from fakedetect.studies.robustness import robustness_study
 from fomm.media import InputError
+from loop.studies import perturbations
+from loop.studies.robustness import robustness_study
 
 PERTURBATIONS = {
     "downscale": {"fn": functools.partial(perturbations.downscale), "strengths": [1.0, 0.5]},

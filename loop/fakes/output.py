@@ -1,4 +1,4 @@
-"""The output folder of :mod:`fomm.fakes`: its settings record, resume and results.
+"""The output folder of :mod:`loop.fakes`: its settings record, resume and results.
 
 ``fakes_config.json`` records what the videos depend on (checkpoint, inputs, generation
 settings). A rerun with the same record resumes (finished mp4s are kept); another record
@@ -66,7 +66,7 @@ def check_output(output: Path, settings: dict[str, Any], overwrite: bool) -> boo
             )
     elif output.is_dir() and any(not _is_partial(entry) for entry in output.iterdir()):
         raise InputError(
-            f"output={output} holds files that fomm.fakes did not write (no {CONFIG_FILE}); "
+            f"output={output} holds files that loop.fakes did not write (no {CONFIG_FILE}); "
             "pass an empty or new folder"
         )
     return False

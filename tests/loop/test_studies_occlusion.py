@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from studies_media import one_torch_thread, tiny_fomm, write_videos  # noqa: F401 (autouse fixture)
 
-from fakedetect.studies.occlusion import occlusion_study, partial_correlation
-from fakedetect.studies.report import binned_means, correlations
 from fomm.media import InputError
+from loop.studies.occlusion import occlusion_study, partial_correlation
+from loop.studies.report import binned_means, correlations
 
 
 @pytest.fixture(scope="module")

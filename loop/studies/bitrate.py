@@ -34,7 +34,9 @@ from pytorch_lightning.loggers import Logger
 from datamodules.video_writer import write_video
 from fakedetect.faces import sample_indices
 from fakedetect.scoring import VideoScorer
-from fakedetect.studies.inputs import (
+from fomm.media import InputError, fit_frames
+from fomm.reconstruction import reconstruct
+from loop.studies.inputs import (
     VideoList,
     eval_mode,
     frame_size,
@@ -43,16 +45,14 @@ from fakedetect.studies.inputs import (
     to_uint8,
     video_table,
 )
-from fakedetect.studies.measures import keypoint_jitter, keypoint_speed, psnr, video_stream_bitrate
-from fakedetect.studies.report import (
+from loop.studies.measures import keypoint_jitter, keypoint_speed, psnr, video_stream_bitrate
+from loop.studies.report import (
     StudyReport,
     StudyResult,
     correlations,
     new_figure,
     short_number,
 )
-from fomm.media import InputError, fit_frames
-from fomm.reconstruction import reconstruct
 
 log = logging.getLogger(__name__)
 

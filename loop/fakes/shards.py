@@ -1,6 +1,6 @@
 """A FOMM deepfake dataset made in shards, on several machines, and joined afterwards.
 
-``python -m fomm.fakes ... shard=i num_shards=n`` renders the real videos whose key
+``python -m loop.fakes ... shard=i num_shards=n`` renders the real videos whose key
 hashes to ``i`` (:mod:`datamodules.shards`) and their fakes into the shared output
 folder, and lists them in ``labels_shard<i>of<n>.csv`` and ``summary_shard<i>of<n>.json``.
 Every shard probes and plans all inputs, so the identity split and the driver picks are
@@ -24,9 +24,9 @@ from typing import Any
 import pandas as pd
 
 from datamodules.shards import Shard, all_shards
-from fomm.fakes_output import CONFIG_FILE, LABELS_FILE, SUMMARY_FILE, write_results
-from fomm.fakes_plan import SPLITS, input_key_of
 from fomm.media import InputError
+from loop.fakes.output import CONFIG_FILE, LABELS_FILE, SUMMARY_FILE, write_results
+from loop.fakes.plan import SPLITS, input_key_of
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _read_shard(output: Path, shard: Shard) -> tuple[pd.DataFrame, dict[str, Any
     summary_file = output / shard.file(SUMMARY_FILE)
     if not summary_file.is_file():
         raise InputError(
-            f"{summary_file} does not exist: {shard} has not finished; run python -m fomm.fakes "
+            f"{summary_file} does not exist: {shard} has not finished; run python -m loop.fakes "
             f"with the same arguments and shard={shard.index} num_shards={shard.count} (it "
             "resumes), then merge again"
         )
@@ -123,7 +123,7 @@ def merge_fakes(output: str | os.PathLike, num_shards: int) -> pd.DataFrame:
     if int(num_shards) < 2:
         raise InputError(f"merge=true needs num_shards >= 2 (the shards to join), got {num_shards}")
     if not (output / CONFIG_FILE).is_file():
-        raise InputError(f"output={output} holds no dataset of fomm.fakes (no {CONFIG_FILE})")
+        raise InputError(f"output={output} holds no dataset of loop.fakes (no {CONFIG_FILE})")
     parts, summaries, counts = [], [], []
     for shard in all_shards(int(num_shards)):
         labels, summary = _read_shard(output, shard)

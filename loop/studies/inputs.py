@@ -161,7 +161,7 @@ def labelled_video_table(
 
     Args:
         videos: a video index CSV or DataFrame (``path``, ``label`` 0/1 or real/fake,
-            optional ``video`` and ``split``: what ``python -m fomm.fakes`` and the index
+            optional ``video`` and ``split``: what ``python -m loop.fakes`` and the index
             builders write), or a folder of videos with a labels CSV (``ROOT/labels.csv``
             by default).
         labels_csv: the labels CSV of a folder, when not ``ROOT/labels.csv``.

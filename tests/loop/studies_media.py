@@ -13,8 +13,8 @@ from omegaconf import OmegaConf
 from datamodules.embedded import write_talking_heads
 from datamodules.face_detection import WholeFrameDetector
 from fakedetect.scoring import VideoScorer
-from fakedetect.studies.inputs import load_scorer
 from fomm.nets import build_networks
+from loop.studies.inputs import load_scorer
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = ROOT / "conf"

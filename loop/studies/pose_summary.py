@@ -14,14 +14,14 @@ import pandas as pd
 from pytorch_lightning.loggers import Logger
 
 from fakedetect.scoring import VideoScorer
-from fakedetect.studies.report import (
+from fomm.media import InputError
+from loop.studies.report import (
     StudyReport,
     StudyResult,
     binned_means,
     correlations,
     new_figure,
 )
-from fomm.media import InputError
 
 log = logging.getLogger(__name__)
 

@@ -232,15 +232,14 @@ def write_report(
         "",
         "## Settings",
         "",
-        "Each stage is a `train.py` or `fakedetect.studies` run with these overrides "
-        "(`conf/pipeline/`):",
+        "Each stage is a `train.py` or `loop.studies` run with these overrides (`conf/pipeline/`):",
         "",
         "```yaml",
         json.dumps(pipeline, indent=2, default=str),
         "```",
         "",
         f"numpy {np.__version__}; rerun into this folder to resume: "
-        f"`python -m fakedetect.loop output_dir={out}`.",
+        f"`python -m loop output_dir={out}`.",
         "",
     ]
     report = out / "report.md"

@@ -15,10 +15,10 @@ from hydra.core.global_hydra import GlobalHydra
 
 from datamodules.face_detection import WholeFrameDetector
 from fakedetect.faces import crop_face
-from fomm.fakes import generate_fakes, generate_from_config
-from fomm.fakes import main as fakes_main
-from fomm.fakes_plan import InputVideo, plan_jobs, split_identities, split_sizes
 from fomm.media import InputError
+from loop.fakes.__main__ import main as fakes_main
+from loop.fakes.generate import generate_fakes, generate_from_config
+from loop.fakes.plan import InputVideo, plan_jobs, split_identities, split_sizes
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 32
@@ -251,7 +251,7 @@ def test_command_line_error_is_one_line_with_status_2(tmp_path, monkeypatch, cap
         f"hydra.run.dir={tmp_path / 'run'}",
     ]
     monkeypatch.setattr(sys, "argv", ["fakes.py", *arguments])
-    # As under `python -m fomm.fakes`: Hydra finds conf/ relative to fomm/fakes.py.
+    # As under `python -m loop.fakes`: Hydra finds conf/ relative to loop/fakes/__main__.py.
     monkeypatch.setenv("HYDRA_MAIN_MODULE", "__main__")
     GlobalHydra.instance().clear()
     with pytest.raises(SystemExit) as exit_status:

@@ -1,7 +1,7 @@
 """Rendering the videos of a FOMM deepfake dataset: a re-encoded real or an animated fake.
 
 Reals and fakes go through the same fitting to the model's size and the same H.264
-encoder settings (:mod:`fomm.fakes`), so they differ only in what FOMM did to the pixels.
+encoder settings (:mod:`loop.fakes`), so they differ only in what FOMM did to the pixels.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import torch
 
 from datamodules.video_io import VIDEO_EXTENSIONS
 from datamodules.video_writer import VideoWriter
-from fomm.fakes_plan import Job
 from fomm.inference import Animator
 from fomm.media import (
     autocast_dtype,
@@ -23,6 +22,7 @@ from fomm.media import (
     to_tensor,
     video_fps,
 )
+from loop.fakes.plan import Job
 
 
 def _audio_of(path: Path) -> Path | None:

@@ -1,6 +1,6 @@
 """Planning a FOMM deepfake dataset: the real videos, the identity split, the video pairs.
 
-Nothing here runs a network or writes a video; :mod:`fomm.fakes` renders the plan. The
+Nothing here runs a network or writes a video; :mod:`loop.fakes` renders the plan. The
 plan is a pure function of the input list, the usable inputs and the settings, so a
 rerun plans the same files and skips those already written.
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from fomm_tool_media import write_talking_video, write_tiny_checkpoint
 
-from fomm.fakes import generate_fakes
-from fomm.fakes_shards import merge_fakes
 from fomm.media import InputError
+from loop.fakes.generate import generate_fakes
+from loop.fakes.shards import merge_fakes
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 32
@@ -107,7 +107,7 @@ def test_shards_as_a_joblib_multirun_then_merge_on_the_command_line(inputs, tmp_
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def run(*arguments: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "fomm.fakes", *arguments, *common]
+        command = [sys.executable, "-m", "loop.fakes", *arguments, *common]
         return subprocess.run(
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
         )

@@ -3,7 +3,7 @@ import functools
 import numpy as np
 import pytest
 
-from fakedetect import perturbations as P
+from loop.studies import perturbations as P
 
 
 @pytest.fixture

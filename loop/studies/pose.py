@@ -48,7 +48,11 @@ from datamodules.video_io import UnreadableVideoError, open_video
 from fakedetect.extract import build_detector
 from fakedetect.faces import sample_indices
 from fakedetect.scoring import VideoScorer
-from fakedetect.studies.inputs import (
+from fomm.inference import normalize_kp
+from fomm.landmarks import detect_landmarks, normalize_landmarks, pose_distances
+from fomm.media import InputError, fit_frames
+from fomm.reconstruction import reconstruct
+from loop.studies.inputs import (
     VideoList,
     eval_mode,
     frame_size,
@@ -57,15 +61,11 @@ from fakedetect.studies.inputs import (
     to_uint8,
     video_table,
 )
-from fakedetect.studies.pose_summary import STUDY, finish_pose_study
-from fakedetect.studies.report import (
+from loop.studies.pose_summary import STUDY, finish_pose_study
+from loop.studies.report import (
     StudyReport,
     StudyResult,
 )
-from fomm.inference import normalize_kp
-from fomm.landmarks import detect_landmarks, normalize_landmarks, pose_distances
-from fomm.media import InputError, fit_frames
-from fomm.reconstruction import reconstruct
 
 log = logging.getLogger(__name__)
 

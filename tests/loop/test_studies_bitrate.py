@@ -13,9 +13,9 @@ from studies_media import (  # noqa: F401 (autouse fixture)
     write_videos,
 )
 
-from fakedetect.studies.bitrate import bitrate_study, setting_name
-from fakedetect.studies.measures import keypoint_jitter
 from fomm.media import InputError
+from loop.studies.bitrate import bitrate_study, setting_name
+from loop.studies.measures import keypoint_jitter
 
 
 def decoded_frames(path) -> int:

@@ -6,8 +6,8 @@ import pytest
 from studies_media import one_torch_thread, tiny_fomm, write_videos  # noqa: F401 (autouse fixture)
 
 from datamodules.face_detection import WholeFrameDetector
-from fakedetect.studies.pose import pose_study
 from fomm.media import InputError
+from loop.studies.pose import pose_study
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Robustness of the detector: scores of real and fake videos under perturbations.
 
-Each perturbation of :mod:`fakedetect.perturbations` (downscaling, rotation, Gaussian
+Each perturbation of :mod:`loop.studies.perturbations` (downscaling, rotation, Gaussian
 blur, Gaussian noise, JPEG, H.264 re-encoding) is applied at each of its strengths to
 the decoded frames of every video, before face detection, the way a re-uploaded or
 re-encoded video reaches a detector; the detector then scores the perturbed frames
@@ -31,11 +31,11 @@ from pytorch_lightning.loggers import Logger
 from datamodules.video_io import UnreadableVideoError, open_video
 from fakedetect.faces import sample_indices
 from fakedetect.metrics import detection_metrics
-from fakedetect.perturbations import perturb
 from fakedetect.scoring import VideoScore, VideoScorer
-from fakedetect.studies.inputs import labelled_video_table
-from fakedetect.studies.report import StudyReport, StudyResult, new_figure, short_number
 from fomm.media import InputError
+from loop.studies.inputs import labelled_video_table
+from loop.studies.perturbations import perturb
+from loop.studies.report import StudyReport, StudyResult, new_figure, short_number
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def normalize_perturbations(
         if not callable(fn) or not strengths:
             raise InputError(
                 f"study.perturbations.{name} needs fn (a function, e.g. _target_: "
-                "fakedetect.perturbations.rotate with _partial_: true) and a list of strengths"
+                "loop.studies.perturbations.rotate with _partial_: true) and a list of strengths"
             )
         strengths = [float(s) for s in strengths]
         for strength in strengths:

@@ -28,7 +28,9 @@ import pandas as pd
 import torch
 from pytorch_lightning.loggers import Logger
 
-from fakedetect.studies.inputs import (
+from fomm.media import InputError
+from fomm.reconstruction import reconstruct
+from loop.studies.inputs import (
     VideoList,
     eval_mode,
     frame_size,
@@ -37,15 +39,13 @@ from fakedetect.studies.inputs import (
     to_uint8,
     video_table,
 )
-from fakedetect.studies.report import (
+from loop.studies.report import (
     StudyReport,
     StudyResult,
     binned_means,
     correlations,
     new_figure,
 )
-from fomm.media import InputError
-from fomm.reconstruction import reconstruct
 
 log = logging.getLogger(__name__)
 

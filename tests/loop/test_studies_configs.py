@@ -19,8 +19,8 @@ from studies_media import (  # noqa: F401
     write_tiny_fomm,
 )
 
-from fakedetect.studies.__main__ import run_study
 from fomm.media import InputError
+from loop.studies.__main__ import run_study
 
 STUDIES = ("bitrate", "pose", "occlusion", "robustness")
 TINY = {
@@ -81,7 +81,7 @@ def clear_hydra():
 @pytest.mark.parametrize("study", STUDIES)
 def test_every_study_config_composes_and_runs(study, inputs, make_cfg):
     cfg = make_cfg(overrides(study, inputs), config_name="studies")
-    assert cfg.study._target_ == f"fakedetect.studies.{study}.{study}_study"
+    assert cfg.study._target_ == f"loop.studies.{study}.{study}_study"
     table, summary = run_study(cfg)
     out = Path(cfg.paths.output_dir)
     assert summary["output_dir"] == str(out)
@@ -110,7 +110,7 @@ def test_robustness_perturbations_are_partial_functions(inputs, make_cfg):
     names = set(cfg.study.perturbations)
     assert names == {"downscale", "rotate", "gaussian_blur", "gaussian_noise", "jpeg", "h264"}
     for name, entry in cfg.study.perturbations.items():
-        assert entry.fn._target_ == f"fakedetect.perturbations.{name}"
+        assert entry.fn._target_ == f"loop.studies.perturbations.{name}"
         assert entry.fn._partial_ is True
         assert len(entry.strengths) >= 2
 
@@ -133,7 +133,7 @@ def test_tensorboard_logger_gets_the_plots(inputs, make_cfg):
 
 
 def run_command(arguments: list[str], tmp_path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "fakedetect.studies", *arguments]
+    command = [sys.executable, "-m", "loop.studies", *arguments]
     command += [f"paths.log_dir={tmp_path / 'logs'}", "threads=1"]
     env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

@@ -10,8 +10,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
 
 from datamodules.video_io import read_video
-from fakedetect.loop import CONF_DIR, best_checkpoint, run_loop, run_train_stage
-from fakedetect.loop_report import headline_numbers
+from loop.report import headline_numbers
+from loop.run import CONF_DIR, best_checkpoint, run_loop, run_train_stage
 
 # Appended to the embedded pipeline's own overrides: later overrides win, so this is the
 # same pipeline with fewer identities, frames and steps.
@@ -180,7 +180,7 @@ def test_every_stage_of_a_pipeline_composes(pipeline, tmp_path):
                 overrides=[f"study={name}", *loop.pipeline.study_overrides, *overrides],
             )
     assert stages["fomm"].model._target_ == "fomm.module.FOMMLitModule"
-    assert stages["detector"].data.index._target_ == "fomm.fakes.fomm_fakes_index"
+    assert stages["detector"].data.index._target_ == "loop.fakes.generate.fomm_fakes_index"
     assert set(loop.pipeline.studies) == {"bitrate", "pose", "occlusion", "robustness"}
     for name in loop.pipeline.studies:
-        assert stages[name].study._target_.startswith(f"fakedetect.studies.{name}.")
+        assert stages[name].study._target_.startswith(f"loop.studies.{name}.")
