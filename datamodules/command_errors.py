@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from datamodules.video_io import UnreadableVideoError
+
 _T = TypeVar("_T")
 
 
@@ -38,3 +40,11 @@ def exit_on(*error_types: type[BaseException]) -> Callable[[Callable[..., _T]], 
         return wrapper
 
     return decorate
+
+
+# What the data and detector commands (extraction, prediction, previews) raise for bad
+# input: a missing path or layout, a bad option or table, a video that cannot be decoded.
+USER_ERRORS = (FileNotFoundError, ValueError, UnreadableVideoError)
+
+# Print bad input as one line and exit 2 (HYDRA_FULL_ERROR=1 for the traceback).
+exit_on_user_error = exit_on(*USER_ERRORS)

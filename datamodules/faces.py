@@ -39,6 +39,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset, RandomSampler, get_worker_info
 
+from datamodules.extraction.log import FINISHED, ExtractionLog
+from datamodules.face_transform import IMAGENET_MEAN, IMAGENET_STD, face_transform
 from datamodules.global_batch import announce_batch_sizes, split_global_batch, world_size
 from datamodules.indexes.common import split_leaks
 from datamodules.samplers import (
@@ -48,7 +50,6 @@ from datamodules.samplers import (
     fixed_triplets,
 )
 from datamodules.skipped import SKIPPED_KEY, collate_with_skipped, warn_skip
-from fakedetect.augment import IMAGENET_MEAN, IMAGENET_STD, face_transform
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ class FaceDataModule(pl.LightningDataModule):
             :func:`fakedetect.augment.icpr_augmentation`); null for none.
         num_workers: DataLoader worker processes.
         pin_memory: pin batches for GPU transfer; null pins when CUDA is available.
-        extract: arguments of ``fakedetect.extract.extract_faces`` to extract the
+        extract: arguments of ``datamodules.extraction.extract.extract_faces`` to extract the
             faces of the index at start-up when ``faces.csv`` is missing or
             incomplete; null to require a finished extraction.
         seed: seeds the fixed validation triplets (and the self-blended validation).
@@ -334,7 +335,7 @@ class FaceDataModule(pl.LightningDataModule):
 
     def _extraction_hint(self) -> str:
         return (
-            f"extract the faces first: `python -m fakedetect.extract videos=<the index CSV or "
+            f"extract the faces first: `python -m datamodules.extraction videos=<the index CSV or "
             f"video folder> output={self.faces_dir}`, or set data.extract to extract them "
             "at start-up"
         )
@@ -345,8 +346,6 @@ class FaceDataModule(pl.LightningDataModule):
         A video where no face was found is finished too (its status row in ``videos.csv``
         says so): without that, every run would start the extraction again for it.
         """
-        from fakedetect.extraction_log import FINISHED, ExtractionLog
-
         videos = self.video_index()["video"]
         done: set[str] = set()
         if self.faces_csv.is_file():
@@ -365,7 +364,8 @@ class FaceDataModule(pl.LightningDataModule):
         """
         missing = self._missing_videos()
         if missing and self.extract is not None:
-            from fakedetect.extract import extract_faces
+            # Imported when needed: most runs find their faces extracted already.
+            from datamodules.extraction.extract import extract_faces
 
             log.info("Extracting faces of %d videos into %s", len(missing), self.faces_dir)
             extract_faces(self.video_index(), self.faces_dir, **self.extract)

@@ -34,9 +34,10 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from fakedetect.cli import exit_on_user_error
-from fakedetect.extract import VideoResult, extract_faces
-from fakedetect.extraction_log import ExtractionLog, list_videos
+from datamodules.command_errors import exit_on_user_error
+from datamodules.extraction.extract import VideoResult, extract_faces
+from datamodules.extraction.log import ExtractionLog
+from datamodules.video_list import list_videos
 from fakedetect.overlay import write_attention_video
 from fakedetect.scoring import VideoScore, VideoScorer, video_score
 

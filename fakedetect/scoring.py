@@ -28,11 +28,7 @@ import torch
 from scipy.special import expit
 from torch import nn
 
-from datamodules.face_detection import FaceDetector
-from datamodules.precision import bf16_is_fast
-from fakedetect.augment import face_transform
-from fakedetect.extract import build_detector
-from fakedetect.faces import (
+from datamodules.extraction.crops import (
     MARGIN,
     CropSettings,
     VideoFaces,
@@ -40,6 +36,10 @@ from fakedetect.faces import (
     faces_of_video,
     jpeg_params,
 )
+from datamodules.extraction.extract import build_detector
+from datamodules.face_detection import FaceDetector
+from datamodules.face_transform import face_transform
+from datamodules.precision import bf16_is_fast
 from fakedetect.weights import load_detector
 
 PRECISIONS = ("fp32", "bf16", "auto")
@@ -213,7 +213,7 @@ class VideoScorer:
 
     @property
     def detector_source(self) -> FaceDetector | Mapping[str, Any] | None:
-        """The detector for :func:`fakedetect.extract.extract_faces`: built, or its config.
+        """The detector for :func:`~datamodules.extraction.extract.extract_faces`: built, or config.
 
         Why: handing the config lets extraction workers build their own detector while
         this process builds none.

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from datamodules.fomm_layout import LAYOUT_HELP, identity_of, list_video_items, split_folders
+from datamodules.video_list import list_videos
 from fomm.media import InputError
 
 log = logging.getLogger(__name__)
@@ -126,8 +127,6 @@ def _from_folder(root: Path) -> list[InputVideo]:
 
 
 def _from_csv(path: Path) -> list[InputVideo]:
-    from fakedetect.extraction_log import list_videos
-
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     if "label" in table:
         real = table["label"].str.strip().str.lower().isin(["0", "0.0", "real"])

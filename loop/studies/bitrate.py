@@ -31,8 +31,8 @@ import torch
 from matplotlib.ticker import NullFormatter
 from pytorch_lightning.loggers import Logger
 
+from datamodules.extraction.crops import sample_indices
 from datamodules.video_writer import write_video
-from fakedetect.faces import sample_indices
 from fakedetect.scoring import VideoScorer
 from fomm.media import InputError, fit_frames
 from fomm.reconstruction import reconstruct

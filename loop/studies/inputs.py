@@ -24,7 +24,7 @@ import torch
 from datamodules.fomm_layout import identity_of
 from datamodules.indexes.folder import folder_index
 from datamodules.video_io import open_video
-from fakedetect.extraction_log import list_videos
+from datamodules.video_list import list_videos
 from fakedetect.scoring import VideoScorer
 from fomm.media import (
     InputError,

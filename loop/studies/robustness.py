@@ -28,8 +28,8 @@ import pandas as pd
 import torch
 from pytorch_lightning.loggers import Logger
 
+from datamodules.extraction.crops import sample_indices
 from datamodules.video_io import UnreadableVideoError, open_video
-from fakedetect.faces import sample_indices
 from fakedetect.metrics import detection_metrics
 from fakedetect.scoring import VideoScore, VideoScorer
 from fomm.media import InputError

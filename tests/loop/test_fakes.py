@@ -13,8 +13,8 @@ from fomm_tool_media import probe, write_talking_video, write_tiny_checkpoint
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+from datamodules.extraction.crops import crop_face
 from datamodules.face_detection import WholeFrameDetector
-from fakedetect.faces import crop_face
 from fomm.media import InputError
 from loop.fakes.__main__ import main as fakes_main
 from loop.fakes.generate import generate_fakes, generate_from_config

@@ -1,6 +1,6 @@
 """Joining the shards of a face extraction into the tables one process would have written.
 
-``python -m fakedetect.extract videos=... output=DIR shard=i num_shards=n`` leaves, per
+``python -m datamodules.extraction videos=... output=DIR shard=i num_shards=n`` leaves, per
 shard, ``faces_shard<i>of<n>.csv``, ``videos_shard<i>of<n>.csv`` and
 ``summary_shard<i>of<n>.json`` beside the shared ``crops/`` and ``extract_config.json``.
 The merge (the same command with ``merge=true``) writes ``faces.csv`` and ``videos.csv``
@@ -22,19 +22,19 @@ from typing import Any
 
 import pandas as pd
 
-from datamodules.shards import Shard, all_shards
-from fakedetect.extraction_log import (
+from datamodules.extraction.log import (
     FACES_COLUMNS,
     FINISHED,
     OPTIONAL_FACES_COLUMNS,
     STATUS_COLUMNS,
     ExtractionLog,
     finished_tables,
-    list_videos,
     log_bad_videos,
     write_json_atomically,
     write_table_atomically,
 )
+from datamodules.shards import Shard, all_shards
+from datamodules.video_list import list_videos
 
 log = logging.getLogger(__name__)
 

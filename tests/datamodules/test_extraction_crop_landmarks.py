@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from datamodules.embedded import EmbeddedSpec, ensure_embedded_dataset
+from datamodules.extraction.crop_landmarks import landmarks_in_crop
+from datamodules.extraction.crops import crop_face
+from datamodules.extraction.extract import extract_faces
 from datamodules.face_detection import WholeFrameDetector
 from datamodules.face_landmarks import LANDMARK_COLUMNS, stored_landmarks
-from fakedetect.crop_landmarks import landmarks_in_crop
-from fakedetect.extract import extract_faces
-from fakedetect.faces import crop_face
 
 POINTS = np.array([[70.0, 52.0], [96.0, 50.0], [84.0, 66.0], [74.0, 80.0], [95.0, 79.0]])
 

@@ -7,7 +7,7 @@ and all its face rows, or is unfinished: at the next start the tables are cleane
 of unfinished videos and a torn last line dropped) and rewritten atomically, and the
 unfinished videos are extracted again. A shard of a sharded extraction
 (:mod:`datamodules.shards`) keeps the same bookkeeping in tables of its own
-(``faces_shard0of2.csv`` ...), joined by :mod:`fakedetect.extraction_shards`.
+(``faces_shard0of2.csv`` ...), joined by :mod:`datamodules.extraction.shards`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import pandas as pd
 
 from datamodules.face_landmarks import LANDMARK_COLUMNS
 from datamodules.shards import Shard
-from datamodules.video_io import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -55,63 +54,6 @@ STATUS_COLUMNS = [
 ]
 FINISHED = ("ok", "no_face")
 _MAX_LISTED = 20
-
-
-def list_videos(
-    videos: pd.DataFrame | str | os.PathLike, root: str | os.PathLike | None = None
-) -> pd.DataFrame:
-    """The ``video, path`` table of what to extract, with absolute paths.
-
-    Args:
-        videos: an index DataFrame (``path`` or ``file``, optional ``video``), or the path of a
-            video, a folder (searched recursively for video files) or an index CSV.
-        root: what relative paths are relative to (default: the CSV's folder, the
-            searched folder, or the working directory).
-
-    Raises:
-        FileNotFoundError: the path does not exist or a folder holds no video.
-        ValueError: an index lacks ``path`` or repeats a video id.
-    """
-    if isinstance(videos, pd.DataFrame):
-        table, base = videos, Path(root or ".")
-    else:
-        source = Path(videos)
-        if not source.exists():
-            raise FileNotFoundError(
-                f"videos={source} does not exist; give a video file, a folder of videos "
-                "or a video index CSV."
-            )
-        if source.is_dir():
-            files = sorted(
-                p for p in source.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
-            )
-            if not files:
-                raise FileNotFoundError(
-                    f"No video files ({', '.join(VIDEO_EXTENSIONS)}) under {source}."
-                )
-            table = pd.DataFrame({"path": [p.relative_to(source).as_posix() for p in files]})
-            base = source
-        elif source.suffix.lower() == ".csv":
-            table = pd.read_csv(source, dtype=str, keep_default_na=False)
-            base = Path(root) if root else source.parent
-        else:
-            table, base = pd.DataFrame({"path": [source.name]}), source.parent
-    if "path" not in table.columns and "file" in table.columns:
-        table = table.rename(columns={"file": "path"})
-    if "path" not in table.columns:
-        raise ValueError(
-            f"The video index has no 'path' column (columns: {', '.join(map(str, table.columns))})."
-        )
-    paths = [Path(p) if Path(p).is_absolute() else base / p for p in table["path"].astype(str)]
-    if "video" in table.columns:
-        ids = table["video"].astype(str).tolist()
-    else:
-        ids = [Path(p).with_suffix("").as_posix() for p in table["path"].astype(str)]
-    out = pd.DataFrame({"video": ids, "path": [str(p.resolve()) for p in paths]})
-    repeated = out["video"][out["video"].duplicated()].unique().tolist()
-    if repeated:
-        raise ValueError(f"Video ids repeat in the index: {', '.join(repeated[:10])}.")
-    return out
 
 
 def _read_table(path: Path, columns: list[str], optional: list[str] = ()) -> pd.DataFrame:

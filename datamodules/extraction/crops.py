@@ -164,7 +164,7 @@ class CropSettings:
 
     Attributes:
         frames_per_video: frames sampled per video (null: all).
-        policy: ``scale`` or ``tight`` (:func:`fakedetect.faces.crop_face`).
+        policy: ``scale`` or ``tight`` (:func:`datamodules.extraction.crops.crop_face`).
         size: crop side (scale) or longer side (tight), pixels.
         margin: the paper's box margin (fraction of the box height).
         faces_per_frame: most confident faces kept per frame (null: all).

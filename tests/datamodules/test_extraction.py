@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from pipeline_media import write_face_video
 
+from datamodules.extraction.extract import extract_faces
+from datamodules.extraction.log import FACES_COLUMNS, OPTIONAL_FACES_COLUMNS, ExtractionLog
 from datamodules.face_detection import FaceDetector, MTCNNDetector
-from fakedetect.extract import extract_faces
-from fakedetect.extraction_log import FACES_COLUMNS, OPTIONAL_FACES_COLUMNS, ExtractionLog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,7 +169,7 @@ def test_a_killed_extraction_resumes(tmp_path):
         write_face_video(videos / f"clip{number}.mp4", num_frames=24)
     out = tmp_path / "out"
     command = [
-        sys.executable, "-m", "fakedetect.extract", f"videos={videos}", f"output={out}",
+        sys.executable, "-m", "datamodules.extraction", f"videos={videos}", f"output={out}",
         "frames_per_video=24", "workers=0", "detector.min_face_size=20",
         "detector.refine_precision=fp32", f"paths.log_dir={tmp_path / 'logs'}", "progress=false",
     ]  # fmt: skip
@@ -200,7 +200,7 @@ def test_a_killed_extraction_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_command_line_errors_are_one_line(tmp_path):
-    command = [sys.executable, "-m", "fakedetect.extract", f"videos={tmp_path / 'nothing'}"]
+    command = [sys.executable, "-m", "datamodules.extraction", f"videos={tmp_path / 'nothing'}"]
     command += [f"output={tmp_path / 'out'}", f"paths.log_dir={tmp_path / 'logs'}"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from pipeline_media import write_face_video
 
+from datamodules.extraction.extract import extract_faces
+from datamodules.extraction.log import ExtractionLog
+from datamodules.extraction.shards import merge_extraction
 from datamodules.shards import Shard
-from fakedetect.extract import extract_faces
-from fakedetect.extraction_log import ExtractionLog
-from fakedetect.extraction_shards import merge_extraction
 
 ROOT = Path(__file__).resolve().parents[2]
 HAAR = {"_target_": "datamodules.face_detection.HaarDetector", "min_face_size": 20}
@@ -120,7 +120,7 @@ def test_shards_as_a_joblib_multirun_then_merge_on_the_command_line(videos, sing
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def run(*arguments: str) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "fakedetect.extract", *arguments, *common]
+        command = [sys.executable, "-m", "datamodules.extraction", *arguments, *common]
         return subprocess.run(
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
         )

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fakedetect.faces import box_with_margin, crop_face, sample_indices, square_around
+from datamodules.extraction.crops import box_with_margin, crop_face, sample_indices, square_around
 
 
 def test_margin_is_the_official_one_and_clipped():

@@ -1,4 +1,4 @@
-"""Where frame points land in a face crop: the geometry of :func:`fakedetect.faces.crop_face`.
+"""Where frame points land in a face crop: the geometry of :func:`.crops.crop_face`.
 
 Extraction stores each face's landmarks in its crop's pixels (``faces.csv``), so self-
 blended training can grow a mask on the crop without running a detector again. The
@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from datamodules.extraction.crops import (
+    MARGIN,
+    CropSettings,
+    box_with_margin,
+    check_policy,
+    square_around,
+)
 from datamodules.face_detection import Face
-from fakedetect.faces import MARGIN, CropSettings, box_with_margin, check_policy, square_around
 
 
 def landmarks_in_crop(
