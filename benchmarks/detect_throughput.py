@@ -32,7 +32,7 @@ import torch
 from datamodules.extraction.crops import CropSettings, crop_face, sample_indices
 from datamodules.extraction.log import ExtractionLog
 from datamodules.face_detection import MTCNNDetector
-from datamodules.precision import bf16_is_fast, hardware_banner
+from datamodules.training.precision import bf16_is_fast, hardware_banner
 from datamodules.video_io import open_video
 from datamodules.video_list import list_videos
 from fakedetect.nets import EfficientNetAutoAttB4, EfficientNetB4

@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from datamodules.embedded import ensure_embedded_dataset
-from datamodules.precision import hardware_banner
+from datamodules.training.precision import hardware_banner
 from fomm.nets import build_networks
 from loop.fakes import generate as fakes
 

@@ -37,7 +37,7 @@ from omegaconf import OmegaConf  # noqa: E402
 from datamodules.embedded import ensure_embedded_dataset  # noqa: E402
 from datamodules.face_detection import WholeFrameDetector  # noqa: E402
 from datamodules.fomm_layout import identity_of  # noqa: E402
-from datamodules.precision import hardware_banner  # noqa: E402
+from datamodules.training.precision import hardware_banner  # noqa: E402
 from datamodules.video_io import read_video  # noqa: E402
 from datamodules.video_writer import write_video  # noqa: E402
 from fakedetect.scoring import VideoScorer  # noqa: E402

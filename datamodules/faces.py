@@ -41,7 +41,6 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, get_worker_info
 
 from datamodules.extraction.log import FINISHED, ExtractionLog
 from datamodules.face_transform import IMAGENET_MEAN, IMAGENET_STD, face_transform
-from datamodules.global_batch import announce_batch_sizes, split_global_batch, world_size
 from datamodules.indexes.common import split_leaks
 from datamodules.samplers import (
     BalancedBatchSampler,
@@ -50,6 +49,7 @@ from datamodules.samplers import (
     fixed_triplets,
 )
 from datamodules.skipped import SKIPPED_KEY, collate_with_skipped, warn_skip
+from datamodules.training.global_batch import announce_batch_sizes, split_global_batch, world_size
 
 log = logging.getLogger(__name__)
 

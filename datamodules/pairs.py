@@ -29,9 +29,9 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.fomm_augment import FOMMAugmentation
 from datamodules.fomm_layout import FOMMSplits, VideoItem, discover_splits, group_by_identity
 from datamodules.frame_sources import UnreadableVideoError, VideoMeta
-from datamodules.global_batch import announce_batch_sizes, split_global_batch, world_size
 from datamodules.metadata_cache import MetadataCache
 from datamodules.skipped import collate_with_skipped, warn_skip
+from datamodules.training.global_batch import announce_batch_sizes, split_global_batch, world_size
 from datamodules.video_io import open_video
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ from datamodules.extraction.crops import (
 from datamodules.extraction.extract import build_detector
 from datamodules.face_detection import FaceDetector
 from datamodules.face_transform import face_transform
-from datamodules.precision import bf16_is_fast
+from datamodules.training.precision import bf16_is_fast
 from fakedetect.weights import load_detector
 
 PRECISIONS = ("fp32", "bf16", "auto")

@@ -217,7 +217,7 @@ def load_model(
         InputError: the file is missing, is not an FOMM checkpoint, lacks its config, or
             does not match the config.
     """
-    from datamodules.checkpoints import UntrustedCheckpointError
+    from datamodules.training.checkpoints import UntrustedCheckpointError
     from fomm.checkpoint import load_fomm
 
     hint = (

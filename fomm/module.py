@@ -12,9 +12,9 @@ import torch
 from torch import Tensor
 from torch.optim.lr_scheduler import MultiStepLR
 
-from datamodules.image_logging import log_image
+from datamodules.training.grad_scaler import one_scaler_update
+from datamodules.training.image_logging import log_image
 from fomm.checkpoint import load_initial_weights
-from fomm.grad_scaler import one_scaler_update
 from fomm.inference import Animator
 from fomm.losses import (
     ImagePyramid,
@@ -366,7 +366,8 @@ class FOMMLitModule(pl.LightningModule):
         """Send a (3, H, W) image in [0, 1] to every logger; PNG files for those without images.
 
         wandb and TensorBoard get it directly; for the others (CSV) it is written to
-        ``<run dir>/images/<tag>_step<N>.png`` (:func:`datamodules.image_logging.log_image`).
+        ``<run dir>/images/<tag>_step<N>.png``
+        (:func:`~datamodules.training.image_logging.log_image`).
         """
         log_image(self.trainer if self._trainer is not None else None, tag, image, self.global_step)
 

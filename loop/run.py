@@ -30,7 +30,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from datamodules.selection import best_checkpoint
+from datamodules.training.selection import best_checkpoint
 
 log = logging.getLogger(__name__)
 

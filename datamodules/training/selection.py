@@ -17,7 +17,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from datamodules.checkpoints import safe_load
+from datamodules.training.checkpoints import safe_load
 
 RECORD_FILE = "checkpoints.json"
 

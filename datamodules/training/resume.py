@@ -36,7 +36,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 
-from datamodules.checkpoints import UntrustedCheckpointError, safe_load
+from datamodules.training.checkpoints import UntrustedCheckpointError, safe_load
 
 log = logging.getLogger(__name__)
 
