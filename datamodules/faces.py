@@ -36,12 +36,12 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset, RandomSampler, get_worker_info
 
 from datamodules.extraction.log import FINISHED, ExtractionLog
 from datamodules.face_transform import IMAGENET_MEAN, IMAGENET_STD, face_transform
 from datamodules.indexes.common import split_leaks
+from datamodules.plain import plain_container
 from datamodules.samplers import (
     BalancedBatchSampler,
     TrainSampling,
@@ -201,10 +201,6 @@ def _seed_worker(worker_id: int) -> None:
     info.dataset.reseed(info.seed)
 
 
-def _plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
-
-
 class FaceDataModule(pl.LightningDataModule):
     """Face crops of a video dataset for training and testing the detectors.
 
@@ -285,7 +281,7 @@ class FaceDataModule(pl.LightningDataModule):
         self.augment = augment
         self.num_workers = num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
-        self.extract = _plain(extract)
+        self.extract = plain_container(extract)
         self.seed = seed
         self.mean, self.std = tuple(mean), tuple(std)
         self._index_df: pd.DataFrame | None = None

@@ -23,13 +23,13 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.fomm_augment import FOMMAugmentation
 from datamodules.fomm_layout import FOMMSplits, VideoItem, discover_splits, group_by_identity
 from datamodules.frame_sources import UnreadableVideoError, VideoMeta
 from datamodules.metadata_cache import MetadataCache
+from datamodules.plain import plain_container
 from datamodules.skipped import collate_with_skipped, warn_skip
 from datamodules.training.global_batch import announce_batch_sizes, split_global_batch, world_size
 from datamodules.video_io import open_video
@@ -215,13 +215,6 @@ class FOMMVideoDataset(Dataset):
         return {"video": video, "name": name, "skipped": []}
 
 
-def _plain(value: Any) -> Any:
-    """Hydra passes nested config nodes; the datasets want plain lists and dicts."""
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
-
-
 class FOMMDataModule(pl.LightningDataModule):
     """The FOMM datasets (taichi, vox, mgif, bair, nemo, fashion, or your own) as a DataModule.
 
@@ -280,7 +273,7 @@ class FOMMDataModule(pl.LightningDataModule):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.root_dir = os.fspath(root_dir)
-        self.frame_shape = tuple(int(v) for v in _plain(frame_shape))
+        self.frame_shape = tuple(int(v) for v in plain_container(frame_shape))
         if len(self.frame_shape) not in (2, 3) or min(self.frame_shape[:2]) < 1:
             raise ValueError(f"frame_shape={list(self.frame_shape)} must be [H, W] or [H, W, C]")
         if val_max_videos is not None and val_max_videos < 1:
@@ -288,7 +281,7 @@ class FOMMDataModule(pl.LightningDataModule):
                 f"val_max_videos={val_max_videos} must be at least 1, or null to validate on "
                 "every validation video"
             )
-        self.augmentation_params = _plain(augmentation_params) or {}
+        self.augmentation_params = plain_container(augmentation_params) or {}
         self.augmentation = FOMMAugmentation(**self.augmentation_params)
         self.train_set: FOMMPairDataset | None = None
         self.val_set: FOMMVideoDataset | None = None

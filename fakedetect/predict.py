@@ -30,13 +30,14 @@ import hydra
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
 from datamodules.command_errors import exit_on_user_error
 from datamodules.extraction.extract import VideoResult, extract_faces
 from datamodules.extraction.log import ExtractionLog
+from datamodules.plain import plain_container
 from datamodules.video_list import list_videos
 from fakedetect.overlay import write_attention_video
 from fakedetect.scoring import VideoScore, VideoScorer, video_score
@@ -250,10 +251,6 @@ def scoring_threads(workers: int) -> int:
     return max(1, (available or 1) - max(workers, 0))
 
 
-def _as_plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
-
-
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
@@ -262,8 +259,8 @@ def main(cfg: DictConfig) -> None:
         raise ValueError("Give videos=PATH (a video, a folder or an index CSV) and output=DIR.")
     torch.set_num_threads(cfg.threads or scoring_threads(cfg.workers))
     videos = list_videos(cfg.videos, cfg.root)  # fail on a bad path before loading the models
-    checkpoint = _as_plain(cfg.checkpoint)
-    detector: Mapping[str, Any] = _as_plain(cfg.detector)
+    checkpoint = plain_container(cfg.checkpoint)
+    detector: Mapping[str, Any] = plain_container(cfg.detector)
     scorer = VideoScorer.from_checkpoints(
         checkpoint,
         architecture=cfg.architecture,

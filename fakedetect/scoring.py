@@ -28,6 +28,7 @@ import torch
 from scipy.special import expit
 from torch import nn
 
+from datamodules.devices import resolve_device
 from datamodules.extraction.crops import (
     MARGIN,
     CropSettings,
@@ -159,9 +160,7 @@ class VideoScorer:
         )
         if not named:
             raise ValueError("VideoScorer needs at least one detector network.")
-        self.device = torch.device(
-            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        )
+        self.device = resolve_device(device)
         memory = torch.channels_last if channels_last else torch.contiguous_format
         self.models = {
             name: model.eval().to(self.device, memory_format=memory)

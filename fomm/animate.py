@@ -35,6 +35,8 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from datamodules.command_errors import InputError, exit_on_input_error
+from datamodules.devices import resolve_device
 from datamodules.face_detection import FaceDetector, MTCNNDetector
 from datamodules.video_writer import VideoWriter
 from fomm.crop import check_crop_options, crop_frames, crop_image, face_crop_boxes
@@ -42,9 +44,7 @@ from fomm.inference import Animator
 from fomm.landmarks import detect_landmarks, find_best_frame, pose_distances
 from fomm.media import (
     FIT_MODES,
-    InputError,
     autocast_dtype,
-    exit_on_input_error,
     fit_frame,
     fit_frames,
     iter_chunks,
@@ -52,7 +52,6 @@ from fomm.media import (
     load_model,
     model_frame_size,
     open_input_video,
-    resolve_device,
     to_tensor,
     video_fps,
     warn_if_not_square,

@@ -26,8 +26,9 @@ import torch
 import yaml
 from torch import Tensor
 
+from datamodules.plain import plain_container
 from datamodules.training.checkpoints import safe_load
-from fomm.nets.build import FOMMNetworks, build_networks, plain_container
+from fomm.nets.build import FOMMNetworks, build_networks
 from fomm.tpsmm.config import is_tpsmm_model_params
 
 if TYPE_CHECKING:

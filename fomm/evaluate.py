@@ -44,21 +44,20 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from datamodules.command_errors import InputError, exit_on_input_error
+from datamodules.devices import resolve_device
 from datamodules.face_detection import FaceDetector
 from datamodules.fomm_layout import list_video_items
 from datamodules.video_io import UnreadableVideoError
 from datamodules.video_writer import VideoWriter, as_fraction
 from fomm.landmarks import detect_landmarks, keypoint_distance
 from fomm.media import (
-    InputError,
     autocast_dtype,
-    exit_on_input_error,
     fit_frames,
     iter_chunks,
     load_model,
     model_frame_size,
     open_input_video,
-    resolve_device,
     to_tensor,
     video_fps,
 )

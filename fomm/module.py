@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 from torch.optim.lr_scheduler import MultiStepLR
 
+from datamodules.plain import plain_container
 from datamodules.training.grad_scaler import one_scaler_update
 from datamodules.training.image_logging import log_image
 from fomm.checkpoint import load_initial_weights
@@ -25,7 +26,7 @@ from fomm.losses import (
     feature_matching_loss,
     generator_gan_loss,
 )
-from fomm.nets.build import build_networks, plain_container
+from fomm.nets.build import build_networks
 from fomm.transforms import RandomTPSTransform
 from fomm.visualize import animation_grid
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from datamodules.command_errors import exit_on_input_error
 from datamodules.shards import Shard
-from fomm.media import exit_on_input_error
 from loop.fakes.generate import generate_from_config
 from loop.fakes.output import SUMMARY_FILE
 from loop.fakes.plan import SPLITS

@@ -37,21 +37,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from datamodules.command_errors import InputError
+from datamodules.devices import resolve_device
+from datamodules.plain import plain_container
 from datamodules.skipped import warn_skip
 from datamodules.video_io import UnreadableVideoError, probe_video
-from fomm.media import (
-    FIT_MODES,
-    InputError,
-    autocast_dtype,
-    load_model,
-    model_frame_size,
-    require_file,
-    resolve_device,
-)
+from fomm.media import FIT_MODES, autocast_dtype, load_model, model_frame_size, require_file
 from loop.fakes.output import (
     check_output,
     claim_output,
@@ -301,8 +296,4 @@ def fomm_fakes_index(
 def generate_from_config(cfg: DictConfig) -> pd.DataFrame:
     """Run :func:`generate_fakes` with the options of ``conf/fakes.yaml``."""
     options = {key: cfg[key] for key in inspect.signature(generate_fakes).parameters if key in cfg}
-    plain = {
-        key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-        for key, value in options.items()
-    }
-    return generate_fakes(**plain)
+    return generate_fakes(**plain_container(options))

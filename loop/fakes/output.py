@@ -20,9 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from datamodules.command_errors import InputError
 from datamodules.shards import Shard
 from datamodules.video_io import probe_video
-from fomm.media import InputError
 
 log = logging.getLogger(__name__)
 

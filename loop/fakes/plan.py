@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from datamodules.command_errors import InputError
 from datamodules.fomm_layout import LAYOUT_HELP, identity_of, list_video_items, split_folders
 from datamodules.video_list import list_videos
-from fomm.media import InputError
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from datamodules.command_errors import InputError
 from datamodules.shards import Shard, all_shards
-from fomm.media import InputError
 from loop.fakes.output import CONFIG_FILE, LABELS_FILE, SUMMARY_FILE, write_results
 from loop.fakes.plan import SPLITS, input_key_of
 

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from fomm.media import InputError, exit_on_input_error
+from datamodules.command_errors import InputError, exit_on_input_error
 from loop.studies.report import StudyResult
 
 # train registers the ${wandb_offline:} resolver that conf/logger/wandb.yaml uses.

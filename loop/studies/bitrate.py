@@ -31,10 +31,11 @@ import torch
 from matplotlib.ticker import NullFormatter
 from pytorch_lightning.loggers import Logger
 
+from datamodules.command_errors import InputError
 from datamodules.extraction.crops import sample_indices
 from datamodules.video_writer import write_video
 from fakedetect.scoring import VideoScorer
-from fomm.media import InputError, fit_frames
+from fomm.media import fit_frames
 from fomm.reconstruction import reconstruct
 from loop.studies.inputs import (
     VideoList,

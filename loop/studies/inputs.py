@@ -21,19 +21,19 @@ import numpy as np
 import pandas as pd
 import torch
 
+from datamodules.command_errors import InputError
+from datamodules.devices import resolve_device
 from datamodules.fomm_layout import identity_of
 from datamodules.indexes.folder import folder_index
 from datamodules.video_io import open_video
 from datamodules.video_list import list_videos
 from fakedetect.scoring import VideoScorer
 from fomm.media import (
-    InputError,
     fit_frames,
     iter_chunks,
     load_model,
     model_frame_size,
     open_input_video,
-    resolve_device,
     to_tensor,
     video_fps,
 )

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from pytorch_lightning.loggers import Logger
 
-from fomm.media import InputError
+from datamodules.command_errors import InputError
 from fomm.reconstruction import reconstruct
 from loop.studies.inputs import (
     VideoList,

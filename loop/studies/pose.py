@@ -43,6 +43,7 @@ import pandas as pd
 import torch
 from pytorch_lightning.loggers import Logger
 
+from datamodules.command_errors import InputError
 from datamodules.extraction.crops import sample_indices
 from datamodules.extraction.extract import build_detector
 from datamodules.face_detection import FaceDetector
@@ -50,7 +51,7 @@ from datamodules.video_io import UnreadableVideoError, open_video
 from fakedetect.scoring import VideoScorer
 from fomm.inference import normalize_kp
 from fomm.landmarks import detect_landmarks, normalize_landmarks, pose_distances
-from fomm.media import InputError, fit_frames
+from fomm.media import fit_frames
 from fomm.reconstruction import reconstruct
 from loop.studies.inputs import (
     VideoList,

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import pandas as pd
 from pytorch_lightning.loggers import Logger
 
+from datamodules.command_errors import InputError
 from fakedetect.scoring import VideoScorer
-from fomm.media import InputError
 from loop.studies.report import (
     StudyReport,
     StudyResult,

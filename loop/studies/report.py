@@ -33,7 +33,7 @@ from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
 from scipy import stats
 from tqdm.auto import tqdm
 
-from fomm.media import InputError
+from datamodules.command_errors import InputError
 
 log = logging.getLogger(__name__)
 

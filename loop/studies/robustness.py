@@ -28,11 +28,11 @@ import pandas as pd
 import torch
 from pytorch_lightning.loggers import Logger
 
+from datamodules.command_errors import InputError
 from datamodules.extraction.crops import sample_indices
 from datamodules.video_io import UnreadableVideoError, open_video
 from fakedetect.metrics import detection_metrics
 from fakedetect.scoring import VideoScore, VideoScorer
-from fomm.media import InputError
 from loop.studies.inputs import labelled_video_table
 from loop.studies.perturbations import perturb
 from loop.studies.report import StudyReport, StudyResult, new_figure, short_number
