@@ -35,6 +35,7 @@ import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from datamodules.embedded import ensure_embedded_dataset  # noqa: E402
+from datamodules.extraction.crops import CropSettings  # noqa: E402
 from datamodules.face_detection import WholeFrameDetector  # noqa: E402
 from datamodules.fomm_layout import identity_of  # noqa: E402
 from datamodules.training.precision import hardware_banner  # noqa: E402
@@ -126,7 +127,7 @@ def main() -> None:
     scorer = VideoScorer(
         {"detector": detector},
         detector=WholeFrameDetector(),
-        size=args.face_size,
+        crop=CropSettings(size=args.face_size),
         device="cpu",
         precision="fp32",
     )

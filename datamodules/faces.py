@@ -38,6 +38,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, get_worker_info
 
+from datamodules.extraction.crops import CropSettings
 from datamodules.extraction.log import FINISHED, ExtractionLog
 from datamodules.face_transform import IMAGENET_MEAN, IMAGENET_STD, face_transform
 from datamodules.indexes.common import split_leaks
@@ -364,7 +365,8 @@ class FaceDataModule(pl.LightningDataModule):
             from datamodules.extraction.extract import extract_faces
 
             log.info("Extracting faces of %d videos into %s", len(missing), self.faces_dir)
-            extract_faces(self.video_index(), self.faces_dir, **self.extract)
+            crop, options = CropSettings.split_options(self.extract)
+            extract_faces(self.video_index(), self.faces_dir, crop=crop, **options)
         if self.self_blended is not None and self.faces_csv.is_file():
             self.setup("fit")  # finds the landmarks once here, cached for every process
             self.self_blended.pool("train", self.splits["train"])

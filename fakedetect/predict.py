@@ -21,7 +21,6 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from datamodules.command_errors import exit_on_user_error
+from datamodules.extraction.crops import CropSettings
 from datamodules.extraction.extract import VideoResult, extract_faces
 from datamodules.extraction.log import ExtractionLog
 from datamodules.plain import plain_container
@@ -116,7 +116,7 @@ def run_prediction(
         table,
         faces_dir,
         detector=scorer.detector_source,
-        **asdict(scorer.settings),
+        crop=scorer.settings,
         workers=workers,
         threads=1,  # extraction workers share the cores with the scoring here
         progress=progress,
@@ -266,11 +266,7 @@ def main(cfg: DictConfig) -> None:
         architecture=cfg.architecture,
         trust_checkpoint=cfg.trust_checkpoint,
         detector=detector,
-        frames_per_video=cfg.frames_per_video,
-        policy=cfg.policy,
-        size=cfg.size,
-        margin=cfg.margin,
-        faces_per_frame=cfg.faces_per_frame,
+        crop=CropSettings.split_options(cfg)[0],
         device=cfg.device,
         precision=cfg.precision,
         channels_last=cfg.channels_last,

@@ -12,6 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from datamodules.command_errors import exit_on_user_error
+from datamodules.extraction.crops import CropSettings
 from datamodules.extraction.extract import extract_faces
 from datamodules.extraction.shards import merge_extraction
 
@@ -29,12 +30,13 @@ def main(cfg: DictConfig) -> None:
     if cfg.get("merge"):
         merge_extraction(cfg.videos, cfg.output, cfg.num_shards, root=cfg.get("root"))
         return
+    crop, _ = CropSettings.split_options(cfg)
     options = {
         name: cfg[name]
         for name in inspect.signature(extract_faces).parameters
         if name in cfg and name not in ("videos", "output_dir")
     }
-    extract_faces(cfg.videos, cfg.output, **options)
+    extract_faces(cfg.videos, cfg.output, crop=crop, **options)
 
 
 if __name__ == "__main__":

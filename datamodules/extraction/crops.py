@@ -22,7 +22,9 @@ never stretched.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import cv2
 import numpy as np
@@ -182,6 +184,18 @@ class CropSettings:
             raise ValueError(f"faces_per_frame must be >= 1 or null, got {self.faces_per_frame}")
         if self.frames_per_video is not None and self.frames_per_video < 1:
             raise ValueError(f"frames_per_video must be >= 1 or null, got {self.frames_per_video}")
+
+    @classmethod
+    def split_options(cls, options: Mapping[str, Any]) -> tuple[CropSettings, dict[str, Any]]:
+        """The crop settings among a command's flat options, and the options left over.
+
+        Why: configs keep the crop options flat, as users type them
+        (``data.extract.size=64``, ``scorer.policy=tight``); the code takes them as one
+        :class:`CropSettings`.
+        """
+        names = {field.name for field in fields(cls)}
+        crop = cls(**{key: value for key, value in options.items() if key in names})
+        return crop, {key: value for key, value in options.items() if key not in names}
 
 
 @dataclass

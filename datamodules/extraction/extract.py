@@ -51,7 +51,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from datamodules.extraction.crop_landmarks import face_landmarks_in_crop
-from datamodules.extraction.crops import MARGIN, CropSettings, faces_of_video, jpeg_params
+from datamodules.extraction.crops import CropSettings, faces_of_video, jpeg_params
 from datamodules.extraction.log import ExtractionLog
 from datamodules.face_detection import FaceDetector, MTCNNDetector
 from datamodules.face_landmarks import landmark_columns, read_known_landmarks
@@ -258,11 +258,7 @@ def extract_faces(
     videos: pd.DataFrame | str | os.PathLike,
     output_dir: str | os.PathLike,
     detector: FaceDetector | Mapping[str, Any] | None = None,
-    frames_per_video: int | None = 32,
-    policy: str = "scale",
-    size: int = 224,
-    margin: float = MARGIN,
-    faces_per_frame: int | None = 1,
+    crop: CropSettings | None = None,
     jpeg_quality: int = 95,
     workers: int = 2,
     threads: int | None = None,
@@ -283,11 +279,8 @@ def extract_faces(
         output_dir: the extraction folder (see the module docstring for its layout).
         detector: a :class:`~datamodules.face_detection.FaceDetector`, a config with
             ``_target_`` (built once per worker), or None for MTCNN.
-        frames_per_video: frames sampled evenly per video (null: every frame).
-        policy: crop policy, ``scale`` or ``tight``.
-        size: crop size in pixels.
-        margin: box margin of the paper (0.2).
-        faces_per_frame: most confident faces kept per frame (null: all).
+        crop: frames per video, crop policy, size, margin and faces per frame (the
+            paper's 32 frames, ``scale``, 224 px, 0.2, 1 by default).
         jpeg_quality: JPEG quality of the crops.
         workers: worker processes (0: run in this process).
         threads: torch threads per worker (default 1 when several workers run).
@@ -312,7 +305,7 @@ def extract_faces(
         The faces table of every finished video of the folder, or of the shard (this
         run and earlier ones).
     """
-    settings = CropSettings(frames_per_video, policy, size, margin, faces_per_frame)
+    settings = crop or CropSettings()
     output_dir = Path(output_dir)
     part = Shard(shard, num_shards)
     table = list_videos(videos, root)

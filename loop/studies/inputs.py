@@ -23,6 +23,7 @@ import torch
 
 from datamodules.command_errors import InputError
 from datamodules.devices import resolve_device
+from datamodules.extraction.crops import CropSettings
 from datamodules.fomm_layout import identity_of
 from datamodules.indexes.folder import folder_index
 from datamodules.video_io import open_video
@@ -88,7 +89,8 @@ def load_scorer(
         architecture: for ``.pth`` weights whose architecture is not inferred.
         trust_checkpoint: allow files that need full unpickling (they can run code).
         **options: :class:`~fakedetect.scoring.VideoScorer` options (face detector,
-            frames per video, crop policy and size, device, precision ...).
+            device, precision ...) and, flat as in the config, the crop settings
+            (frames per video, crop policy and size ...).
 
     Raises:
         InputError: a missing or unusable weights file, or one that needs full unpickling
@@ -97,7 +99,10 @@ def load_scorer(
     if checkpoint in (None, "", "null") or (isinstance(checkpoint, Sequence) and not checkpoint):
         return None
     try:
-        return VideoScorer.from_checkpoints(checkpoint, architecture, trust_checkpoint, **options)
+        crop, options = CropSettings.split_options(options)
+        return VideoScorer.from_checkpoints(
+            checkpoint, architecture, trust_checkpoint, crop=crop, **options
+        )
     except (FileNotFoundError, ValueError) as error:
         # The loaders name the file; here the options are the scorer's.
         message = str(error).replace("trust_checkpoint=true", "scorer.trust_checkpoint=true")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from pipeline_media import write_face_video
 
+from datamodules.extraction.crops import CropSettings
 from datamodules.extraction.extract import extract_faces
 from datamodules.extraction.log import FACES_COLUMNS, OPTIONAL_FACES_COLUMNS, ExtractionLog
 from datamodules.face_detection import FaceDetector, MTCNNDetector
@@ -37,7 +38,12 @@ def video_folder(tmp_path_factory):
 def test_extraction_of_a_folder(detector, video_folder, tmp_path):
     out = tmp_path / "faces"
     faces = extract_faces(
-        video_folder, out, detector=detector, frames_per_video=4, workers=0, progress=False
+        video_folder,
+        out,
+        detector=detector,
+        crop=CropSettings(frames_per_video=4),
+        workers=0,
+        progress=False,
     )
     assert list(faces.columns) == FACES_COLUMNS + OPTIONAL_FACES_COLUMNS
     assert sorted(faces["video"].unique()) == ["landscape", "nested/portrait"]
@@ -64,14 +70,21 @@ def test_extraction_of_a_folder(detector, video_folder, tmp_path):
     assert summary["no_face"] == ["empty_scene"] and list(summary["unreadable"]) == ["broken"]
 
     again = extract_faces(
-        video_folder, out, detector=detector, frames_per_video=4, workers=0, progress=False
+        video_folder,
+        out,
+        detector=detector,
+        crop=CropSettings(frames_per_video=4),
+        workers=0,
+        progress=False,
     )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["skipped_already_done"] == 3 and summary["done_this_run"] == 0
     pd.testing.assert_frame_equal(again, faces)
 
     with pytest.raises(ValueError, match="frames_per_video: 4 -> 8"):
-        extract_faces(video_folder, out, detector=detector, frames_per_video=8, workers=0)
+        extract_faces(
+            video_folder, out, detector=detector, crop=CropSettings(frames_per_video=8), workers=0
+        )
 
 
 def test_a_half_written_video_is_redone_without_duplicates(detector, video_folder, tmp_path):
@@ -80,7 +93,11 @@ def test_a_half_written_video_is_redone_without_duplicates(detector, video_folde
         {"video": ["landscape", "portrait"], "path": ["landscape.mp4", "nested/portrait.mp4"]}
     )
     options = dict(
-        detector=detector, frames_per_video=3, workers=0, progress=False, root=video_folder
+        detector=detector,
+        crop=CropSettings(frames_per_video=3),
+        workers=0,
+        progress=False,
+        root=video_folder,
     )
     extract_faces(index, out, **options)
     complete = ExtractionLog.read_faces(out)
@@ -117,9 +134,7 @@ def test_index_csv_with_relative_paths_and_haar_in_worker_processes(video_folder
         index_csv,
         tmp_path / "haar",
         detector=haar,
-        frames_per_video=3,
-        policy="tight",
-        size=96,
+        crop=CropSettings(frames_per_video=3, policy="tight", size=96),
         workers=2,
         progress=False,
     )
@@ -138,7 +153,13 @@ class FailingDetector(FaceDetector):
 
 
 def test_a_failure_on_one_video_is_recorded_and_the_run_goes_on(video_folder, tmp_path):
-    extract_faces(video_folder, tmp_path, detector=FailingDetector(), frames_per_video=2, workers=0)
+    extract_faces(
+        video_folder,
+        tmp_path,
+        detector=FailingDetector(),
+        crop=CropSettings(frames_per_video=2),
+        workers=0,
+    )
     status = ExtractionLog.read_status(tmp_path).set_index("video")["status"].to_dict()
     assert status == {
         "broken": "unreadable",
@@ -159,7 +180,7 @@ def test_clear_errors_for_bad_inputs(tmp_path, detector):
     with pytest.raises(ValueError, match="no 'path' column"):
         extract_faces(pd.DataFrame({"video": ["x"]}), tmp_path / "out", detector=detector)
     with pytest.raises(ValueError, match="policy"):
-        extract_faces(tmp_path / "empty", tmp_path / "out", policy="crop")
+        extract_faces(tmp_path / "empty", tmp_path / "out", crop=CropSettings(policy="crop"))
 
 
 @pytest.mark.slow

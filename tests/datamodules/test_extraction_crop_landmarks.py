@@ -7,7 +7,7 @@ import pytest
 
 from datamodules.embedded import EmbeddedSpec, ensure_embedded_dataset
 from datamodules.extraction.crop_landmarks import landmarks_in_crop
-from datamodules.extraction.crops import crop_face
+from datamodules.extraction.crops import CropSettings, crop_face
 from datamodules.extraction.extract import extract_faces
 from datamodules.face_detection import WholeFrameDetector
 from datamodules.face_landmarks import LANDMARK_COLUMNS, stored_landmarks
@@ -47,8 +47,9 @@ def test_extraction_stores_known_landmarks_for_the_whole_frame_detector(tmp_path
     )
     root = ensure_embedded_dataset(tmp_path / "embedded", spec)
     options = dict(
-        detector=WholeFrameDetector(), frames_per_video=3, policy="tight", size=128,
-        margin=0.0, workers=0, progress=False,
+        detector=WholeFrameDetector(),
+        crop=CropSettings(frames_per_video=3, policy="tight", size=128, margin=0.0),
+        workers=0, progress=False,
     )  # fmt: skip
     faces = extract_faces(
         root / "train", tmp_path / "faces", landmarks_csv=root / "landmarks.csv", **options

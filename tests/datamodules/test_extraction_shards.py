@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from pipeline_media import write_face_video
 
+from datamodules.extraction.crops import CropSettings
 from datamodules.extraction.extract import extract_faces
 from datamodules.extraction.log import ExtractionLog
 from datamodules.extraction.shards import merge_extraction
@@ -17,7 +18,12 @@ from datamodules.shards import Shard
 
 ROOT = Path(__file__).resolve().parents[2]
 HAAR = {"_target_": "datamodules.face_detection.HaarDetector", "min_face_size": 20}
-OPTIONS = {"detector": HAAR, "frames_per_video": 2, "workers": 0, "progress": False}
+OPTIONS = {
+    "detector": HAAR,
+    "crop": CropSettings(frames_per_video=2),
+    "workers": 0,
+    "progress": False,
+}
 
 
 @pytest.fixture(scope="module")

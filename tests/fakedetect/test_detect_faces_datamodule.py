@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from datamodules.extraction.crops import CropSettings
 from datamodules.face_transform import face_transform
 from datamodules.faces import FaceDataModule, evenly_spaced_frames
 from datamodules.samplers import TrainSampling
@@ -178,7 +179,7 @@ def test_detect_prepare_data_runs_the_extraction_when_faces_are_missing(
     datamodule = make_datamodule(index, output, extract={"detector": "mtcnn"})
     datamodule.prepare_data()
     datamodule.prepare_data()  # complete now: nothing to do
-    assert calls == [(16, output, {"detector": "mtcnn"})]
+    assert calls == [(16, output, {"detector": "mtcnn", "crop": CropSettings()})]
     datamodule.setup("fit")
     assert len(datamodule.splits["train"]) == 32
 
