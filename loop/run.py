@@ -158,7 +158,7 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
             f"scorer.checkpoint={detector_checkpoint}",
         ]
         if name == "robustness":
-            study_overrides.append(f"study.videos={labels}")
+            study_overrides.append(f"options.videos={labels}")
         with timed(f"study_{name}", timings):
             studies[name] = run_study_stage(name, study_overrides, out / "studies" / name, data_dir)
 

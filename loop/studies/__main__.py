@@ -4,11 +4,13 @@ Examples::
 
     python -m loop.studies study=bitrate fomm.checkpoint=last.ckpt study.bitrate_scale=0.01
     python -m loop.studies study=robustness scorer.checkpoint=best.ckpt \\
-        study.videos=data/fomm_fakes/labels.csv study.split=test detector=whole_frame
+        options.videos=data/fomm_fakes/labels.csv study.split=test detector=whole_frame
     python -m loop.studies -m study=occlusion,pose fomm.checkpoint=last.ckpt \\
-        study.max_frames=32,64 logger=wandb
+        options.max_frames=32,64 logger=wandb
 
-The study config (``conf/study/<name>.yaml``) names the study function with ``_target_``;
+The study config (``conf/study/<name>.yaml``) names the study function with ``_target_``
+and holds its own settings (``study.*``); what every study shares, the videos, how they
+are read and the output folder, is ``options.*`` (:class:`loop.studies.options.StudyOptions`);
 its models (``fomm``, ``scorer``) are built from checkpoints by path. Every run (every
 job of a multirun) writes into its own folder. See docs/loop.md.
 """

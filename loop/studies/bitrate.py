@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,16 +36,9 @@ from datamodules.video_writer import write_video
 from fakedetect.scoring import VideoScorer
 from fomm.media import fit_frames
 from fomm.reconstruction import reconstruct
-from loop.studies.inputs import (
-    VideoList,
-    eval_mode,
-    frame_size,
-    read_model_frames,
-    to_tensor,
-    to_uint8,
-    video_table,
-)
+from loop.studies.inputs import eval_mode, read_model_frames, to_tensor, to_uint8
 from loop.studies.measures import keypoint_jitter, keypoint_speed, psnr, video_stream_bitrate
+from loop.studies.options import StudyOptions
 from loop.studies.report import (
     StudyReport,
     StudyResult,
@@ -100,23 +92,15 @@ def _file_name(video: str) -> str:
 
 def bitrate_study(
     networks: torch.nn.Module,
-    videos: VideoList,
-    output_dir: str | os.PathLike,
+    options: StudyOptions,
     bitrates: Sequence[float] = (110_000, 1_000_000, 8_000_000),
     bitrate_scale: float = 1.0,
     scorer: VideoScorer | None = None,
     relative: bool = False,
-    max_videos: int | None = None,
-    max_frames: int | None = None,
-    size: int | None = None,
-    fit: str = "center_crop",
     jitter_sigma: float = 2.0,
-    batch_size: int = 32,
     encoder_preset: str = "medium",
     keep_reencoded: bool = True,
     save_videos: bool = True,
-    overwrite: bool = False,
-    progress: bool = True,
     loggers: Sequence[Logger] = (),
 ) -> StudyResult:
     """Re-encode driving videos at several bitrates and measure FOMM's output for each.
@@ -124,8 +108,7 @@ def bitrate_study(
     Args:
         networks: an FOMM model (``.kp_detector``, ``.generator``); put in eval mode for
             the study and restored after.
-        videos: driving videos: a folder, a file, a video index CSV or a list of files.
-        output_dir: where the tables, plots and videos go.
+        options: the driving videos, frame reading and output folder every study shares.
         bitrates: nominal bitrates in bit/s (the issue's 110k, 1M, 8M).
         bitrate_scale: multiplies every nominal bitrate; small frames need far fewer bits
             (at 64x64 px libx264 cannot spend more than about 190 kbit/s, so 0.01 gives
@@ -133,18 +116,10 @@ def bitrate_study(
         scorer: a deepfake detector to score the animated outputs; None leaves the
             detector columns NaN.
         relative: also animate with relative motion (``l1_relative``).
-        max_videos: study the first this many videos (by id).
-        max_frames: use the first this many frames of each video.
-        size: frame side for the model; None: the model's ``frame_shape``, else the first
-            video's size.
-        fit: ``center_crop``, ``resize`` or ``pad``, for videos that are not square.
         jitter_sigma: Gaussian smoothing (frames) that defines keypoint jitter.
-        batch_size: frames per forward pass.
         encoder_preset: libx264 preset of the re-encodes.
         keep_reencoded: keep ``reencoded/<video>_<setting>.mp4``.
         save_videos: write ``videos/<video>_<setting>.mp4``: original | driving | output.
-        overwrite: discard an earlier table in ``output_dir`` instead of resuming it.
-        progress: show a progress bar.
         loggers: Lightning loggers for the per-setting numbers, tables and plots.
 
     Returns:
@@ -161,37 +136,33 @@ def bitrate_study(
             f"bitrates x bitrate_scale give {too_low} bit/s; libx264 needs at least "
             f"{MIN_BITRATE}: raise study.bitrate_scale or the bitrates"
         )
-    table = video_table(videos, max_videos)
-    side = frame_size(networks, table["path"].iloc[0], size)
+    table = options.video_table()
+    side = options.frame_side(networks, table)
     parameters = {
         "bitrates": [b for _, b in targets],
         "bitrate_scale": bitrate_scale,
         "relative": relative,
-        "max_frames": max_frames,
+        "max_frames": options.max_frames,
         "size": side,
-        "fit": fit,
+        "fit": options.fit,
         "jitter_sigma": jitter_sigma,
         "encoder_preset": encoder_preset,
         "scored": scorer is not None,
     }
-    report = StudyReport(
-        STUDY, output_dir, parameters, COLUMNS, "video", ("video", "setting"), overwrite
-    )
+    report = options.open_report(STUDY, parameters, COLUMNS, "video", ("video", "setting"))
     settings = _Settings(
         targets,
         side,
-        fit,
-        max_frames,
+        options,
         relative,
         jitter_sigma,
-        batch_size,
         encoder_preset,
         keep_reencoded,
         save_videos,
         report.output_dir,
     )
     with eval_mode(networks):
-        for row in report.pending(table, progress):
+        for row in options.pending(report, table):
             try:
                 rows = _study_video(networks, row["video"], row["path"], scorer, settings)
             except InputError as error:
@@ -205,11 +176,9 @@ def bitrate_study(
 class _Settings:
     targets: list[tuple[int, float]]
     side: int
-    fit: str
-    max_frames: int | None
+    options: StudyOptions
     relative: bool
     jitter_sigma: float
-    batch_size: int
     preset: str
     keep_reencoded: bool
     save_videos: bool
@@ -224,8 +193,8 @@ def _study_video(
     settings: _Settings,
 ) -> list[dict]:
     """Every setting of one video, the original first."""
-    native = read_model_frames(path, None, max_frames=settings.max_frames)
-    original = fit_frames(native.frames, settings.side, settings.fit)
+    native = settings.options.read_frames(path, None)
+    original = fit_frames(native.frames, settings.side, settings.options.fit)
     fps = float(native.fps)
     count = len(original)
     reference = to_tensor(original)
@@ -249,7 +218,7 @@ def _study_video(
                 preset=settings.preset,
                 threads=1,
             )
-            driving = read_model_frames(file, settings.side, settings.fit).frames
+            driving = read_model_frames(file, settings.side, settings.options.fit).frames
         else:
             driving = original
         file_bytes = file.stat().st_size if file.is_file() else math.nan
@@ -261,13 +230,19 @@ def _study_video(
             )
         driving_t = to_tensor(driving)
         squared = float(((driving_t - reference) ** 2).mean())
-        result = reconstruct(networks, driving_t, source=source, batch_size=settings.batch_size)
+        result = reconstruct(
+            networks, driving_t, source=source, batch_size=settings.options.batch_size
+        )
         l1 = float((result.prediction - reference).abs().mean())
         base_l1 = l1 if base_l1 is None else base_l1
         l1_relative = math.nan
         if settings.relative:
             moved = reconstruct(
-                networks, driving_t, source=source, batch_size=settings.batch_size, relative=True
+                networks,
+                driving_t,
+                source=source,
+                batch_size=settings.options.batch_size,
+                relative=True,
             )
             l1_relative = float((moved.prediction - reference).abs().mean())
         trajectory = result.kp_driving

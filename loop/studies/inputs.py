@@ -136,7 +136,7 @@ def video_table(videos: VideoList, max_videos: int | None = None) -> pd.DataFram
         InputError: nothing to study (a missing path, an empty folder, a bad index).
     """
     if videos is None or (isinstance(videos, str) and videos in ("", "null")):
-        raise InputError("no videos given; pass study.videos=PATH (a folder, a file or a CSV)")
+        raise InputError("no videos given; pass options.videos=PATH (a folder, a file or a CSV)")
     identities = None
     try:
         if isinstance(videos, Sequence) and not isinstance(videos, str):
@@ -209,7 +209,7 @@ def labelled_video_table(
     table = table.reset_index(drop=True)
     if table.empty:
         where = f" in split {split!r}" if split else ""
-        raise InputError(f"{videos}: no videos{where}; check study.videos and study.split")
+        raise InputError(f"{videos}: no videos{where}; check options.videos and study.split")
     return table
 
 
@@ -241,7 +241,7 @@ def read_model_frames(
     Raises:
         InputError: the file cannot be opened or decoded, or holds no frame.
     """
-    with open_input_video(path, option="study.videos") as source:
+    with open_input_video(path, option="options.videos") as source:
         meta = source.meta
         count = meta.num_frames if not max_frames else min(meta.num_frames, int(max_frames))
         shape = (size, size) if size else (meta.height, meta.width)

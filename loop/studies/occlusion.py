@@ -19,7 +19,6 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -30,15 +29,8 @@ from pytorch_lightning.loggers import Logger
 
 from datamodules.command_errors import InputError
 from fomm.reconstruction import reconstruct
-from loop.studies.inputs import (
-    VideoList,
-    eval_mode,
-    frame_size,
-    read_model_frames,
-    to_tensor,
-    to_uint8,
-    video_table,
-)
+from loop.studies.inputs import eval_mode, to_tensor, to_uint8
+from loop.studies.options import StudyOptions
 from loop.studies.report import (
     StudyReport,
     StudyResult,
@@ -77,18 +69,10 @@ def partial_correlation(x: np.ndarray, y: np.ndarray, control: np.ndarray) -> fl
 
 def occlusion_study(
     networks: torch.nn.Module,
-    videos: VideoList,
-    output_dir: str | os.PathLike,
+    options: StudyOptions,
     occlusion_threshold: float = 0.5,
-    max_videos: int | None = None,
-    max_frames: int | None = None,
-    size: int | None = None,
-    fit: str = "center_crop",
     num_bins: int = 5,
     num_examples: int = 4,
-    batch_size: int = 32,
-    overwrite: bool = False,
-    progress: bool = True,
     loggers: Sequence[Logger] = (),
 ) -> StudyResult:
     """Relate each frame's occluded share to its reconstruction error.
@@ -96,18 +80,10 @@ def occlusion_study(
     Args:
         networks: an FOMM model with an occlusion map; put in eval mode for the study
             and restored after.
-        videos: a folder, a file, a video index CSV or a list of files.
-        output_dir: where the tables and plots go.
+        options: the videos, frame reading and output folder every study shares.
         occlusion_threshold: map values below this count as occluded.
-        max_videos: use the first this many videos (by id).
-        max_frames: use the first this many frames of each video.
-        size: frame side; None: the model's ``frame_shape``, else the first video's.
-        fit: how non-square videos reach the square (``center_crop``, ``resize``, ``pad``).
         num_bins: bins (equal counts) of the occluded share for ``occlusion_summary.csv``.
         num_examples: the most occluded frames drawn in ``occlusion_examples.png``.
-        batch_size: frames per forward pass.
-        overwrite: discard an earlier table in ``output_dir`` instead of resuming it.
-        progress: show a progress bar.
         loggers: Lightning loggers for the per-bin numbers, the table and the plots.
 
     Returns:
@@ -119,25 +95,28 @@ def occlusion_study(
     """
     if not 0 < occlusion_threshold <= 1:
         raise InputError(f"occlusion_threshold={occlusion_threshold} must be in (0, 1]")
-    table = video_table(videos, max_videos)
-    side = frame_size(networks, table["path"].iloc[0], size)
+    table = options.video_table()
+    side = options.frame_side(networks, table)
     parameters = {
         "occlusion_threshold": occlusion_threshold,
-        "max_frames": max_frames,
+        "max_frames": options.max_frames,
         "size": side,
-        "fit": fit,
+        "fit": options.fit,
     }
-    report = StudyReport(STUDY, output_dir, parameters, COLUMNS, "video", ("video",), overwrite)
+    report = options.open_report(STUDY, parameters, COLUMNS, "video", ("video",))
     examples: list[_Example] = []
     with eval_mode(networks):
-        for row in report.pending(table, progress):
+        for row in options.pending(report, table):
             try:
-                frames = read_model_frames(row["path"], side, fit, max_frames).frames
+                frames = options.read_frames(row["path"], side).frames
             except InputError as error:
                 report.skip(row["video"], str(error))
                 continue
             result = reconstruct(
-                networks, to_tensor(frames), batch_size=batch_size, return_occlusion_maps=True
+                networks,
+                to_tensor(frames),
+                batch_size=options.batch_size,
+                return_occlusion_maps=True,
             )
             if result.occlusion_maps is None:
                 raise InputError(

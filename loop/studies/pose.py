@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -53,15 +52,8 @@ from fomm.inference import normalize_kp
 from fomm.landmarks import detect_landmarks, normalize_landmarks, pose_distances
 from fomm.media import fit_frames
 from fomm.reconstruction import reconstruct
-from loop.studies.inputs import (
-    VideoList,
-    eval_mode,
-    frame_size,
-    read_model_frames,
-    to_tensor,
-    to_uint8,
-    video_table,
-)
+from loop.studies.inputs import eval_mode, to_tensor, to_uint8
+from loop.studies.options import StudyOptions
 from loop.studies.pose_summary import STUDY, finish_pose_study
 from loop.studies.report import (
     StudyReport,
@@ -133,32 +125,24 @@ def frame_pose_errors(generated: np.ndarray, driving: np.ndarray) -> np.ndarray:
 
 def pose_study(
     networks: torch.nn.Module,
-    videos: VideoList,
-    output_dir: str | os.PathLike,
+    options: StudyOptions,
     pose_descriptor: str = "landmarks",
     face_detector: FaceDetector | dict | None = None,
     source_frames_per_video: int = 3,
     cross_pairs_per_video: int = 3,
     adapt_scale: bool = True,
     scorer: VideoScorer | None = None,
-    max_videos: int | None = None,
-    max_frames: int | None = None,
-    size: int | None = None,
-    fit: str = "center_crop",
     num_bins: int = 4,
     seed: int = 0,
-    batch_size: int = 32,
-    overwrite: bool = False,
-    progress: bool = True,
     loggers: Sequence[Logger] = (),
 ) -> StudyResult:
     """Measure animation quality against the source/driving pose distance, two ways.
 
     Args:
         networks: an FOMM model; put in eval mode for the study and restored after.
-        videos: a folder, a file, a video index CSV or a list of files. Identities come
-            from ``ID#rest`` names or an ``identity`` column (else each video is its own).
-        output_dir: where the tables and plots go.
+        options: the videos, frame reading and output folder every study shares (its
+            ``max_frames`` counts driving frames). Identities come from ``ID#rest``
+            names or an ``identity`` column (else each video is its own).
         pose_descriptor: ``landmarks`` (a face detector's 5 points) or ``keypoints``
             (FOMM's, for faces a face detector does not find).
         face_detector: the landmark detector (a ``FaceDetector`` or a config with
@@ -169,15 +153,8 @@ def pose_study(
             (seeded) from videos of other identities, at random frames.
         adapt_scale: scale the motion by the keypoint-hull ratio (the demo's default).
         scorer: a deepfake detector for the ``detector_score`` proxy; None: NaN.
-        max_videos: use the first this many videos (by id).
-        max_frames: use the first this many frames of each driving video.
-        size: frame side; None: the model's ``frame_shape``, else the first video's.
-        fit: how non-square videos reach the square (``center_crop``, ``resize``, ``pad``).
         num_bins: pose-distance bins (equal counts) of ``pose_bins.csv`` and the plots.
         seed: seeds the choice of cross-identity sources.
-        batch_size: frames per forward pass.
-        overwrite: discard an earlier table in ``output_dir`` instead of resuming it.
-        progress: show a progress bar.
         loggers: Lightning loggers for the per-setting numbers, tables and plots.
 
     Returns:
@@ -191,30 +168,28 @@ def pose_study(
         raise InputError(
             f"pose_descriptor={pose_descriptor} is not one of {', '.join(DESCRIPTORS)}"
         )
-    table = video_table(videos, max_videos)
-    side = frame_size(networks, table["path"].iloc[0], size)
+    table = options.video_table()
+    side = options.frame_side(networks, table)
     parameters = {
         "pose_descriptor": pose_descriptor,
         "source_frames_per_video": source_frames_per_video,
         "cross_pairs_per_video": cross_pairs_per_video,
         "adapt_scale": adapt_scale,
-        "max_frames": max_frames,
+        "max_frames": options.max_frames,
         "size": side,
-        "fit": fit,
+        "fit": options.fit,
         "seed": seed,
         "scored": scorer is not None,
     }
-    report = StudyReport(
+    report = options.open_report(
         STUDY,
-        output_dir,
         parameters,
         COLUMNS,
         "driving_video",
         ("pair", "driving_video", "source_video", "driving_identity", "source_identity"),
-        overwrite,
     )
     detector = build_detector(face_detector) if pose_descriptor == "landmarks" else None
-    describe = _Descriptor(pose_descriptor, networks, detector, batch_size)
+    describe = _Descriptor(pose_descriptor, networks, detector, options.batch_size)
     report.note(
         "pose descriptor: MTCNN-style 5-point face landmarks"
         if pose_descriptor == "landmarks"
@@ -223,11 +198,11 @@ def pose_study(
     )
     if table["identity"].nunique() < 2:
         report.note("one identity only: no cross-identity pairs")
-    settings = _Settings(describe, side, fit, adapt_scale, scorer, batch_size)
+    settings = _Settings(describe, side, options.fit, adapt_scale, scorer, options.batch_size)
     with eval_mode(networks):
-        for row in report.pending(table, progress):
+        for row in options.pending(report, table):
             try:
-                driving = read_model_frames(row["path"], side, fit, max_frames).frames
+                driving = options.read_frames(row["path"], side).frames
                 driving_points = describe(driving)
                 pairs = _plan_pairs(
                     table,

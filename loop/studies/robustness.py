@@ -33,7 +33,7 @@ from datamodules.extraction.crops import sample_indices
 from datamodules.video_io import UnreadableVideoError, open_video
 from fakedetect.metrics import detection_metrics
 from fakedetect.scoring import VideoScore, VideoScorer
-from loop.studies.inputs import labelled_video_table
+from loop.studies.options import StudyOptions
 from loop.studies.perturbations import perturb
 from loop.studies.report import StudyReport, StudyResult, new_figure, short_number
 
@@ -103,34 +103,27 @@ def is_codec(fn: Perturbation) -> bool:
 
 def robustness_study(
     scorer: VideoScorer,
-    videos: str | os.PathLike | pd.DataFrame,
-    output_dir: str | os.PathLike,
+    options: StudyOptions,
     perturbations: Mapping[str, Any],
     labels_csv: str | os.PathLike | None = None,
     split: str | None = None,
-    max_videos: int | None = None,
-    max_frames: int | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
     loggers: Sequence[Logger] = (),
 ) -> StudyResult:
     """Score every real and fake video under every perturbation and strength.
 
     Args:
         scorer: the detector (one model or an ensemble) with its face pipeline.
-        videos: a video index CSV or DataFrame (``path``, ``label`` 0/1, optional
-            ``video``, ``split``), or a folder of videos with a labels CSV.
-        output_dir: where the tables and plots go.
+        options: what every study shares: the videos (a video index CSV or DataFrame with
+            ``path``, ``label`` 0/1, optional ``video``, ``split``; or a folder of videos
+            with a labels CSV), ``max_videos`` (this many real and this many fake, the
+            first by id), ``max_frames`` (the codec perturbations re-encode the first this
+            many frames, and sampling is over them; None: the whole video), the output
+            folder. Frame fitting and batch size are the scorer's own.
         perturbations: ``{name: {"fn": function, "strengths": [...]}}`` (or
             ``(function, strengths)``), strengths listed from the neutral one (the clean
             baseline) to the strongest; ``conf/study/robustness.yaml`` holds the defaults.
         labels_csv: the labels CSV of a folder, when not ``ROOT/labels.csv``.
         split: keep only this split of the index (``test``); None keeps all rows.
-        max_videos: keep this many real and this many fake videos (the first by id).
-        max_frames: the codec perturbations re-encode the first this many frames (and
-            sampling is over them); None: the whole video.
-        overwrite: discard an earlier table in ``output_dir`` instead of resuming it.
-        progress: show a progress bar.
         loggers: Lightning loggers for the per-setting numbers, tables and plots.
 
     Returns:
@@ -143,26 +136,24 @@ def robustness_study(
     if scorer is None:
         raise InputError("the robustness study needs a detector: pass scorer.checkpoint=PATH")
     plan = normalize_perturbations(perturbations)
-    table = labelled_video_table(videos, labels_csv, split, max_videos)
+    table = options.labelled_video_table(labels_csv, split)
     parameters = {
         "perturbations": {
             name: {"fn": _describe(fn), "strengths": strengths}
             for name, (fn, strengths) in plan.items()
         },
         "split": split,
-        "max_frames": max_frames,
+        "max_frames": options.max_frames,
         "frames_per_video": scorer.settings.frames_per_video,
         "face_policy": scorer.settings.policy,
         "face_size": scorer.settings.size,
         "models": scorer.model_names,
     }
-    report = StudyReport(
-        STUDY, output_dir, parameters, COLUMNS, "video", ("video", "perturbation"), overwrite
-    )
-    for row in report.pending(table, progress):
+    report = options.open_report(STUDY, parameters, COLUMNS, "video", ("video", "perturbation"))
+    for row in options.pending(report, table):
         try:
             rows = _study_video(
-                scorer, row["video"], row["path"], int(row["label"]), plan, max_frames
+                scorer, row["video"], row["path"], int(row["label"]), plan, options.max_frames
             )
         except (UnreadableVideoError, IndexError) as error:
             report.skip(row["video"], f"unreadable: {error}")

@@ -46,7 +46,7 @@ SHRINK = {
         "data.eval_batch_size=16",
     ],
     "study_overrides": ["scorer.frames_per_video=4"],
-    "studies": ["study.max_videos=1", "study.max_frames=8"],
+    "studies": ["options.max_videos=1", "options.max_frames=8"],
 }
 
 

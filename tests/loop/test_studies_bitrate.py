@@ -16,6 +16,7 @@ from studies_media import (  # noqa: F401 (autouse fixture)
 from fomm.media import InputError
 from loop.studies.bitrate import bitrate_study, setting_name
 from loop.studies.measures import keypoint_jitter
+from loop.studies.options import StudyOptions
 
 
 def decoded_frames(path) -> int:
@@ -34,12 +35,10 @@ def test_bitrate_study_110k_is_smaller_than_8m_with_the_same_frames(videos, tmp_
     scorer = tiny_scorer(write_tiny_checkpoint(tmp_path / "detector.ckpt"))
     table, summary = bitrate_study(
         tiny_fomm(),
-        videos,
-        tmp_path / "out",
+        StudyOptions(videos, tmp_path / "out", progress=False),
         bitrates=(8_000_000, 110_000),
         scorer=scorer,
         relative=True,
-        progress=False,
     )
     assert set(table["setting"]) == {"original", "110k", "8M"}
     assert len(table) == 2 * 3
@@ -79,18 +78,21 @@ def test_bitrate_study_110k_is_smaller_than_8m_with_the_same_frames(videos, tmp_
 
 def test_bitrate_study_resumes_and_refuses_other_settings(videos, tmp_path):
     networks = tiny_fomm()
-    options = {"bitrates": (50_000,), "max_videos": 1, "save_videos": False, "progress": False}
-    _, first = bitrate_study(networks, videos, tmp_path, **options)
+    options = {"bitrates": (50_000,), "save_videos": False}
+    one, two = (StudyOptions(videos, tmp_path, max_videos=n, progress=False) for n in (1, 2))
+    _, first = bitrate_study(networks, one, **options)
     assert first["items"] == 1 and first["items_resumed"] == 0
-    _, again = bitrate_study(networks, videos, tmp_path, **options | {"max_videos": 2})
+    _, again = bitrate_study(networks, two, **options)
     assert again["items"] == 2 and again["items_resumed"] == 1
     with pytest.raises(InputError, match="other settings.*bitrates"):
-        bitrate_study(networks, videos, tmp_path, **options | {"bitrates": (60_000,)})
+        bitrate_study(networks, one, **options | {"bitrates": (60_000,)})
 
 
 def test_bitrate_below_the_encoder_floor_is_refused(videos, tmp_path):
     with pytest.raises(InputError, match="bitrate_scale"):
-        bitrate_study(tiny_fomm(), videos, tmp_path, bitrates=(110_000,), bitrate_scale=0.001)
+        bitrate_study(
+            tiny_fomm(), StudyOptions(videos, tmp_path), bitrates=(110_000,), bitrate_scale=0.001
+        )
 
 
 def test_keypoint_jitter_measures_only_fast_motion():

@@ -62,12 +62,12 @@ def overrides(study: str, inputs: dict, logger: str = "csv") -> list[str]:
         f"logger={logger}",
         "detector=whole_frame",
         "device=cpu",
-        "progress=false",
+        "options.progress=false",
         f"fomm.checkpoint={inputs['fomm']}",
         f"scorer.checkpoint={inputs['detector']}",
         "scorer.frames_per_video=2",
         "scorer.size=32",
-        f"study.videos={videos}",
+        f"options.videos={videos}",
         *TINY[study],
     ]
 
@@ -142,7 +142,7 @@ def run_command(arguments: list[str], tmp_path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_multirun_writes_one_folder_per_job_and_logs_to_wandb(inputs, tmp_path):
     arguments = overrides("occlusion", inputs, logger="wandb")
-    done = run_command(["-m", *arguments, "study.max_frames=3,5"], tmp_path)
+    done = run_command(["-m", *arguments, "options.max_frames=3,5"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     summaries = sorted((tmp_path / "logs" / "study_occlusion" / "multiruns").rglob("summary.json"))
     assert len(summaries) == 2

@@ -8,6 +8,7 @@ from studies_media import one_torch_thread, tiny_fomm, write_videos  # noqa: F40
 
 from fomm.media import InputError
 from loop.studies.occlusion import occlusion_study, partial_correlation
+from loop.studies.options import StudyOptions
 from loop.studies.report import binned_means, correlations
 
 
@@ -20,7 +21,10 @@ def videos(tmp_path_factory):
 
 def test_occlusion_study_per_frame_table_and_correlations(videos, tmp_path):
     table, summary = occlusion_study(
-        tiny_fomm(), videos, tmp_path, occlusion_threshold=0.9, num_examples=2, progress=False
+        tiny_fomm(),
+        StudyOptions(videos, tmp_path, progress=False),
+        occlusion_threshold=0.9,
+        num_examples=2,
     )
     assert len(table) == 2 * 10
     assert sorted(table["frame"].unique()) == list(range(10))
@@ -46,7 +50,7 @@ def test_occlusion_study_per_frame_table_and_correlations(videos, tmp_path):
 
 def test_bad_threshold_is_refused(videos, tmp_path):
     with pytest.raises(InputError, match="occlusion_threshold"):
-        occlusion_study(tiny_fomm(), videos, tmp_path, occlusion_threshold=0)
+        occlusion_study(tiny_fomm(), StudyOptions(videos, tmp_path), occlusion_threshold=0)
 
 
 def test_correlations_and_bins():

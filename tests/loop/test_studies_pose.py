@@ -7,6 +7,7 @@ from studies_media import one_torch_thread, tiny_fomm, write_videos  # noqa: F40
 
 from datamodules.face_detection import WholeFrameDetector
 from fomm.media import InputError
+from loop.studies.options import StudyOptions
 from loop.studies.pose import pose_study
 
 
@@ -20,12 +21,10 @@ def videos(tmp_path_factory):
 def test_pose_study_with_keypoints_pairs_and_initialisations(videos, tmp_path):
     table, summary = pose_study(
         tiny_fomm(),
-        videos,
-        tmp_path,
+        StudyOptions(videos, tmp_path, progress=False),
         pose_descriptor="keypoints",
         source_frames_per_video=2,
         cross_pairs_per_video=1,
-        progress=False,
     )
     # 4 driving videos x (2 same + 1 cross) pairs x 2 initialisations
     assert len(table) == 4 * 3 * 2
@@ -57,14 +56,11 @@ def test_landmarks_need_a_detector_with_landmarks(videos, tmp_path):
     with pytest.raises(InputError, match="pose_descriptor=keypoints"):
         pose_study(
             tiny_fomm(),
-            videos,
-            tmp_path,
+            StudyOptions(videos, tmp_path, max_videos=1, progress=False),
             face_detector=WholeFrameDetector(),
-            max_videos=1,
-            progress=False,
         )
 
 
 def test_unknown_descriptor_is_refused(videos, tmp_path):
     with pytest.raises(InputError, match="landmarks, keypoints"):
-        pose_study(tiny_fomm(), videos, tmp_path, pose_descriptor="mesh")
+        pose_study(tiny_fomm(), StudyOptions(videos, tmp_path), pose_descriptor="mesh")

@@ -15,6 +15,7 @@ from studies_media import (  # noqa: F401 (autouse fixture)
 
 from fomm.media import InputError
 from loop.studies import perturbations
+from loop.studies.options import StudyOptions
 from loop.studies.robustness import robustness_study
 
 PERTURBATIONS = {
@@ -34,7 +35,8 @@ def dataset(tmp_path_factory):
 
 def test_robustness_scores_every_video_under_every_setting(dataset, tmp_path):
     index, scorer = dataset
-    table, summary = robustness_study(scorer, index, tmp_path, PERTURBATIONS, progress=False)
+    options = StudyOptions(index, tmp_path, progress=False)
+    table, summary = robustness_study(scorer, options, PERTURBATIONS)
     assert len(table) == 4 * (1 + 2 + 2 + 2)
     assert sorted(table["label"].unique()) == [0, 1]
     assert np.isfinite(table["score"].to_numpy(float)).all()
@@ -60,23 +62,25 @@ def test_robustness_scores_every_video_under_every_setting(dataset, tmp_path):
 def test_a_rerun_resumes_and_other_settings_are_refused(dataset, tmp_path):
     index, scorer = dataset
     small = {"jpeg": PERTURBATIONS["jpeg"]}
-    robustness_study(scorer, index, tmp_path, small, max_videos=1, progress=False)
-    _, summary = robustness_study(scorer, index, tmp_path, small, max_videos=1, progress=False)
+    options = StudyOptions(index, tmp_path, max_videos=1, progress=False)
+    robustness_study(scorer, options, small)
+    _, summary = robustness_study(scorer, options, small)
     assert summary["items_resumed"] == 2 and summary["items"] == 2
     with pytest.raises(InputError, match="other settings"):
-        robustness_study(scorer, index, tmp_path, PERTURBATIONS, max_videos=1, progress=False)
+        robustness_study(scorer, options, PERTURBATIONS)
 
 
 def test_bad_inputs_name_the_fix(dataset, tmp_path):
     index, scorer = dataset
     bad = {"rotate": {"fn": functools.partial(perturbations.jpeg), "strengths": [100, 0]}}
+    options = StudyOptions(index, tmp_path)
     with pytest.raises(InputError, match="perturbations.rotate: strength 0"):
-        robustness_study(scorer, index, tmp_path, bad)
+        robustness_study(scorer, options, bad)
     with pytest.raises(InputError, match="scorer.checkpoint"):
-        robustness_study(None, index, tmp_path, PERTURBATIONS)
+        robustness_study(None, options, PERTURBATIONS)
     with pytest.raises(InputError, match="no videos in split 'train'"):
-        robustness_study(scorer, index, tmp_path, PERTURBATIONS, split="train")
+        robustness_study(scorer, options, PERTURBATIONS, split="train")
     unlabelled = tmp_path / "unlabelled.csv"
     pd.read_csv(index).drop(columns="label").to_csv(unlabelled, index=False)
     with pytest.raises(InputError, match="'label' column"):
-        robustness_study(scorer, unlabelled, tmp_path, PERTURBATIONS)
+        robustness_study(scorer, StudyOptions(unlabelled, tmp_path), PERTURBATIONS)
