@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import itertools
 import re
 import shlex
@@ -90,26 +89,14 @@ def compose_command(module: str, arguments: list[str], make_cfg: Callable[..., D
     ``make_cfg`` is the conftest fixture: it composes as a real run, Hydra's runtime set.
     """
     source = main_source(module)
-    hydra_main = re.search(r"@hydra\.main\([^)]*config_name=\"(\w+)\"", source)
-    if hydra_main is None:
-        builder = re.search(r"run_cli\((\w+)\)", source)
-        assert builder, f"python -m {module} is neither a Hydra command nor an index builder"
-        check_index_builder(module, builder[1], arguments)
-        return
+    hydra_main = re.search(r"@hydra\.main\([^)]*config_name=\"([\w/]+)\"", source)
+    assert hydra_main, f"python -m {module} is not a Hydra command"
     options = [a for a in arguments if a != "-m"]
     assert all(not a.startswith("-") for a in options), f"unknown flag in {arguments}"
     for overrides in expand_sweeps(options):
         cfg = make_cfg(overrides, config_name=hydra_main[1])
         resolvable = {key: value for key, value in cfg.items() if key != "hydra"}
         OmegaConf.to_container(OmegaConf.create(resolvable), resolve=True)
-
-
-def check_index_builder(module: str, name: str, arguments: list[str]) -> None:
-    """``python -m datamodules.indexes.<x> key=value``: every key is an option of the builder."""
-    builder = getattr(importlib.import_module(module), name)
-    accepted = set(inspect.signature(builder).parameters) | {"output"}
-    keys = {argument.partition("=")[0] for argument in arguments}
-    assert keys <= accepted, f"{module} has no option {sorted(keys - accepted)}"
 
 
 README_COMMANDS = python_commands(README.read_text())
