@@ -32,7 +32,8 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from datamodules.training.precision import hardware_banner  # noqa: E402
 from fomm.inference import animate, normalize_kp  # noqa: E402
-from fomm.module import FOMMLitModule, make_adam  # noqa: E402
+from fomm.module import FOMMLitModule  # noqa: E402
+from fomm.train_params import make_adam  # noqa: E402
 
 from bench_timing import autocast as autocast_context  # noqa: E402
 from bench_timing import best_time  # noqa: E402

@@ -32,7 +32,7 @@ from datamodules.metadata_cache import MetadataCache
 from datamodules.plain import plain_container
 from datamodules.skipped import collate_with_skipped, warn_skip
 from datamodules.training.global_batch import announce_batch_sizes, split_global_batch, world_size
-from datamodules.video_io import open_video
+from datamodules.video_io import open_video, sample_indices
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +45,6 @@ def sample_rng() -> np.random.Generator:
     state would be copied identically into every forked worker.
     """
     return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
-
-
-def evenly_spaced(total: int, count: int | None) -> list[int]:
-    """``count`` indices spread evenly over ``range(total)``, first and last included.
-
-    All of them when ``count`` is None or not smaller than ``total``.
-    """
-    if count is None or count >= total:
-        return list(range(total))
-    return np.unique(np.linspace(0, total - 1, count).round().astype(int)).tolist()
 
 
 class _VideoFrames:
@@ -356,7 +346,7 @@ class FOMMDataModule(pl.LightningDataModule):
             )
         if (fitting or stage == "validate") and splits.val_problem and self._validation_runs():
             raise ValueError(f"The validation set is empty: {splits.val_problem}")
-        val_index = evenly_spaced(len(splits.val), hp.val_max_videos)
+        val_index = sample_indices(len(splits.val), hp.val_max_videos)
         self.val_set = FOMMVideoDataset(
             [splits.val[i] for i in val_index],
             [val_metas[i] for i in val_index],

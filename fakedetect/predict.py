@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import cv2
 import hydra
 import numpy as np
 import pandas as pd
@@ -37,6 +36,7 @@ from datamodules.command_errors import exit_on_user_error
 from datamodules.extraction.crops import CropSettings
 from datamodules.extraction.extract import VideoResult, extract_faces
 from datamodules.extraction.log import ExtractionLog
+from datamodules.face_crops import read_crop
 from datamodules.plain import plain_container
 from datamodules.video_list import list_videos
 from fakedetect.overlay import write_attention_video
@@ -48,13 +48,13 @@ log = logging.getLogger(__name__)
 def _read_crops(faces_dir: Path, rows: pd.DataFrame) -> list[np.ndarray]:
     crops = []
     for path in rows["path"]:
-        image = cv2.imread(str(faces_dir / path), cv2.IMREAD_COLOR)
+        image = read_crop(faces_dir / path)
         if image is None:
             raise FileNotFoundError(
                 f"Face crop {faces_dir / path} is missing or unreadable; delete {faces_dir} "
                 "to extract the faces again."
             )
-        crops.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        crops.append(image)
     return crops
 
 

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from datamodules.face_detection import Face, FaceDetector
-from datamodules.video_io import open_video
+from datamodules.video_io import open_video, sample_indices
 
 POLICIES = ("scale", "tight")
 MARGIN = 0.2
@@ -144,20 +144,6 @@ def crop_face(
     out_w = max(1, round(crop.shape[1] * ratio))
     out_h = max(1, round(crop.shape[0] * ratio))
     return _resize(crop, out_w, out_h)
-
-
-def sample_indices(num_frames: int, frames_per_video: int | None) -> list[int]:
-    """``frames_per_video`` frame indices spread evenly from the first to the last frame.
-
-    Videos shorter than that give all their frames; None takes every frame.
-    """
-    if num_frames <= 0:
-        return []
-    if frames_per_video is None or frames_per_video >= num_frames:
-        return list(range(num_frames))
-    if frames_per_video < 1:
-        raise ValueError(f"frames_per_video must be >= 1 or null, got {frames_per_video}")
-    return np.unique(np.linspace(0, num_frames - 1, frames_per_video).round().astype(int)).tolist()
 
 
 @dataclass

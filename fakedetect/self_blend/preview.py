@@ -30,7 +30,8 @@ from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 
 from datamodules.command_errors import exit_on_user_error
-from datamodules.self_blend_landmarks import read_crop, resolve_crop_landmarks
+from datamodules.face_crops import read_crop
+from datamodules.self_blend_landmarks import resolve_crop_landmarks
 from datamodules.training.image_logging import log_image
 
 log = logging.getLogger(__name__)

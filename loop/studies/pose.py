@@ -43,10 +43,9 @@ import torch
 from pytorch_lightning.loggers import Logger
 
 from datamodules.command_errors import InputError
-from datamodules.extraction.crops import sample_indices
 from datamodules.extraction.extract import build_detector
 from datamodules.face_detection import FaceDetector
-from datamodules.video_io import UnreadableVideoError, open_video
+from datamodules.video_io import UnreadableVideoError, open_video, sample_indices
 from fakedetect.scoring import VideoScorer
 from fomm.inference import normalize_kp
 from fomm.landmarks import detect_landmarks, normalize_landmarks, pose_distances

@@ -29,8 +29,7 @@ import torch
 from pytorch_lightning.loggers import Logger
 
 from datamodules.command_errors import InputError
-from datamodules.extraction.crops import sample_indices
-from datamodules.video_io import UnreadableVideoError, open_video
+from datamodules.video_io import UnreadableVideoError, open_video, sample_indices
 from fakedetect.metrics import detection_metrics
 from fakedetect.scoring import VideoScore, VideoScorer
 from loop.studies.options import StudyOptions

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from datamodules.extraction.crops import box_with_margin, crop_face, sample_indices, square_around
+from datamodules.extraction.crops import box_with_margin, crop_face, square_around
+from datamodules.video_io import sample_indices
 
 
 def test_margin_is_the_official_one_and_clipped():

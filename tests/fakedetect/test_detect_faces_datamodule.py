@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from datamodules.extraction.crops import CropSettings
+from datamodules.face_tables import evenly_spaced_frames
 from datamodules.face_transform import face_transform
-from datamodules.faces import FaceDataModule, evenly_spaced_frames
+from datamodules.faces import FaceDataModule
 from datamodules.samplers import TrainSampling
 from fakedetect.augment import icpr_augmentation
 
