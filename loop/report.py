@@ -1,8 +1,9 @@
 """The loop's report folder: a sample animation, headline numbers and ``report.md``.
 
-The report is for a person: every number comes with what it means and the file it
-came from, every plot a study drew is shown, and the commands to rerun or scale up
-are at the end.
+The report is for a person and reads on its own: every number comes with what it means
+and the file it came from, each stage and study with how to read its numbers and what
+they are compared with (:mod:`loop.report_guide`), every plot a study drew is shown, and
+the commands to rerun or scale up are at the end.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from datamodules.video_io import read_frames
+from loop import report_guide as guide
 
 # What each headline number means, in the words the report uses.
 MEANINGS = {
@@ -33,6 +35,9 @@ MEANINGS = {
     "reconstruction_l1_frozen_keypoints": "this FOMM driven by frame 0 itself (no motion)",
     "fomm_val_l1": "FOMM validation L1 of the chosen checkpoint",
 }
+
+
+DETECTOR_NUMBERS = ("video_auc", "frame_auc", "video_balanced_accuracy", "video_log_loss")
 
 
 def _is_number(value: Any) -> bool:
@@ -107,6 +112,8 @@ def _table(rows: list[tuple[str, str, str]]) -> list[str]:
 
 def _study_section(name: str, folder: Path, summary: Mapping[str, Any], out: Path) -> list[str]:
     lines = [f"### {name}", ""]
+    if name in guide.STUDIES:
+        lines += [guide.STUDIES[name], ""]
     reasons = summary.get("null_reasons", {})
     results = summary.get("results", {})
     if results:
@@ -141,8 +148,8 @@ def _fakes_section(out: Path) -> list[str]:
         skipped = json.loads(summary_file.read_text()).get("skipped", [])
     lines += [
         "",
-        f"Every fake animates one identity with another identity's video of the same split, "
-        f"so no person crosses splits; reals are re-encoded with the same settings. "
+        guide.FAKES,
+        "",
         f"Inputs skipped as unreadable: {len(skipped)}. "
         f"Index: [fakes/labels.csv](fakes/labels.csv).",
         "",
@@ -171,7 +178,7 @@ def _fomm_verdict(metrics: Mapping[str, Any]) -> list[str]:
         "the model beats it."
         if l1 < copy
         else "the model does not beat it yet: its generator still blurs what a copy "
-        "keeps (more steps or channels; see docs/loop.md)."
+        "keeps (more steps or channels)."
     )
     return [f"Test L1 (source = frame 0 of each test video): {motion} {copying}", ""]
 
@@ -199,6 +206,8 @@ def write_report(
         "## 1. FOMM, trained here",
         "",
         *_fomm_verdict(metrics),
+        guide.FOMM,
+        "",
         "Training log: [fomm/csv/metrics.csv](fomm/csv/metrics.csv), checkpoints in "
         "`fomm/checkpoints/`.",
         "",
@@ -214,6 +223,10 @@ def write_report(
     lines += ["## 2. Deepfakes made with it", "", *_fakes_section(out)]
     lines += [
         "## 3. The detector on held-out identities",
+        "",
+        *_table([(k, _format(metrics.get(k)), MEANINGS[k]) for k in DETECTOR_NUMBERS]),
+        "",
+        guide.DETECTOR,
         "",
         "Per-video scores: [detector/test/videos.csv](detector/test/videos.csv); training log: "
         "[detector/csv/metrics.csv](detector/csv/metrics.csv).",
