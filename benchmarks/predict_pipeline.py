@@ -40,11 +40,12 @@ import pandas as pd
 import torch
 
 from datamodules import video_io
+from datamodules.extraction.log import ExtractionLog
 from datamodules.face_detection import MTCNNDetector
-from datamodules.precision import hardware_banner
 from datamodules.pyav_source import PyAVSource
-from fakedetect.extraction_log import ExtractionLog, list_videos
-from fakedetect.faces import sample_indices
+from datamodules.training.precision import hardware_banner
+from datamodules.video_io import sample_indices
+from datamodules.video_list import list_videos
 from fakedetect.nets import EfficientNetAutoAttB4
 from fakedetect.predict import run_prediction, scoring_threads
 from fakedetect.scoring import VideoScorer
