@@ -10,7 +10,7 @@ from datamodules.devices import resolve_device
 from loop.app.inputs import check_image, check_video, page_errors
 from loop.app.models import ANIMATION_MODELS, LoadedNetworks, animation_model
 from loop.app.samples import Samples
-from loop.app.settings import AppSettings, blank
+from loop.app.settings import AppSettings, blank, chosen_weights
 from loop.app.weights import NO_WEIGHTS_HINT, newest_checkpoint
 
 _NETWORKS = LoadedNetworks()
@@ -47,18 +47,18 @@ def run_animation(
     """Animate ``image`` with ``video``; return the mp4, the side-by-side mp4 and a summary.
 
     Raises:
-        gradio.Error: a bad upload, no weights, or weights or options that cannot be used.
+        gradio.Error: a bad upload.
+        InputError: no weights, or weights or options that cannot be used (like every
+            error of the papers' functions, the page shows it through ``page_errors``).
     """
     source = check_image(image, "portrait", settings.max_upload_mb)
     driving = check_video(video, "driving video", settings.max_upload_mb)
     entry = animation_model(model)
-    default, origin = default_animation_weights(settings, model)
-    if blank(checkpoint):
-        if not default:
-            raise gr.Error(f"No {model} weights to animate with: {origin}", print_exception=False)
-        checkpoint = default
-    elif str(checkpoint).strip() != default:
-        checkpoint, origin = str(checkpoint).strip(), "given in the page"
+    checkpoint, origin = chosen_weights(
+        checkpoint,
+        *default_animation_weights(settings, model),
+        f"No {model} weights to animate with",
+    )
     if blank(config) and checkpoint == str(settings.fomm_checkpoint):
         config = settings.fomm_config
     config = None if blank(config) else str(config).strip()

@@ -22,7 +22,7 @@ from fakedetect.predict import run_prediction
 from fakedetect.scoring import VideoScorer, checkpoint_specs
 from loop.app.inputs import check_video, page_errors
 from loop.app.samples import Samples
-from loop.app.settings import AppSettings, blank
+from loop.app.settings import AppSettings, blank, chosen_weights
 from loop.app.weights import NO_WEIGHTS_HINT, FaceProtocol, loop_face_protocol, newest_checkpoint
 from loop.run import CONF_DIR
 from loop.studies.report import new_figure
@@ -149,16 +149,13 @@ def run_detection(
     its detector, the paper's otherwise).
 
     Raises:
-        gradio.Error: a bad upload, no weights, or weights or options that cannot be used.
+        gradio.Error: a bad upload.
+        InputError: no weights, or weights or options that cannot be used (like every
+            error of the papers' functions, the page shows it through ``page_errors``).
     """
     file = check_video(video, "video", settings.max_upload_mb)
     default, origin, protocol = default_detector_weights(settings)
-    if blank(checkpoint):
-        if not default:
-            raise gr.Error(f"No detector to score with: {origin}", print_exception=False)
-        checkpoint = default
-    elif str(checkpoint).strip() != default:
-        checkpoint, origin = str(checkpoint).strip(), "given in the page"
+    checkpoint, origin = chosen_weights(checkpoint, default, origin, "No detector to score with")
     protocol = FaceProtocol(
         detector=face_detector or protocol.detector,
         policy=policy or protocol.policy,

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from datamodules.command_errors import InputError
+
 _REQUESTS = itertools.count()
 
 
@@ -47,3 +49,23 @@ class AppSettings:
 def blank(value: str | os.PathLike | None) -> bool:
     """An option left empty in the page (None, "" or only spaces)."""
     return value is None or not str(value).strip()
+
+
+def chosen_weights(given: str | None, default: str, origin: str, missing: str) -> tuple[str, str]:
+    """The weights a request uses and where they came from, for the page to say.
+
+    Args:
+        given: what the page's checkpoint box holds (empty: the default).
+        default: the default weights ("" when there are none).
+        origin: where the default came from, or why there is none.
+        missing: what the message says is missing when there is nothing to use.
+
+    Raises:
+        InputError: nothing given and no default (the message says how to get weights).
+    """
+    if blank(given):
+        if not default:
+            raise InputError(f"{missing}: {origin}")
+        return default, origin
+    given = str(given).strip()
+    return (default, origin) if given == default else (given, "given in the page")

@@ -80,10 +80,10 @@ def test_without_weights_the_page_says_to_run_make_run(tmp_path, app_settings, s
     samples = ensure_samples(app_settings.samples_dir)
     settings = _empty_settings(tmp_path)
     with pytest.raises(gr.Error, match="make run") as animate_error:
-        run_animation(settings, samples.portrait, short_driving)
+        page_errors(run_animation)(settings, samples.portrait, short_driving)
     assert "give a checkpoint" in animate_error.value.message
     with pytest.raises(gr.Error, match="make run"):
-        run_detection(settings, short_driving)
+        page_errors(run_detection)(settings, short_driving)
     summary, metrics, *_ = show_run(settings, None)
     assert "make run" in summary and metrics.empty
 
