@@ -97,7 +97,16 @@ class LoadedScorer:
 _SCORER = LoadedScorer()
 
 
-def _verdict(row: pd.Series, threshold: float, detector: str) -> str:
+def verdict_text(row: pd.Series, threshold: float, detector: str, calibration_read: bool) -> str:
+    """The page's verdict on one ``videos.csv`` row of :func:`fakedetect.predict.run_prediction`.
+
+    Args:
+        row: the video's row (``label``, ``score``, frame counts; ``score_calibrated`` and
+            ``calibrated`` where prediction applied a stored calibration).
+        threshold: the score from which the video is called fake.
+        detector: the face finder used (named when no face was found).
+        calibration_read: whether this version looked for stored calibrations at all.
+    """
     if row["label"] == "no face":
         return (
             f"**No face found** in the {int(row['frames_sampled'])} frames sampled, so there "
@@ -108,12 +117,15 @@ def _verdict(row: pd.Series, threshold: float, detector: str) -> str:
         float(row.get("score_calibrated", math.nan))
     )
     probability = float(row["score_calibrated"] if calibrated else row["score"])
-    which = (
-        "calibrated probability (the map fitted on the detector's validation videos)"
-        if calibrated
-        else "probability (uncalibrated: the sigmoid of the mean face logit; these weights "
-        "carry no calibration)"
-    )
+    if calibrated:
+        which = "calibrated probability (the map fitted on the detector's validation videos)"
+    else:
+        why = (
+            "these weights carry no calibration"
+            if calibration_read
+            else "this version of the detector package stores no calibrations"
+        )
+        which = f"probability (uncalibrated: the sigmoid of the mean face logit; {why})"
     return (
         f"## {row['label'].upper()}\n\n"
         f"{which}: **{probability:.3f}** that the video is fake (threshold {threshold:g}); "
@@ -191,7 +203,7 @@ def run_detection(
         )
     frames = pd.read_csv(folder / "frames.csv")[["frame", "face_rank", "logit"]]
     frames["probability"] = expit(frames["logit"].astype(float)).round(4)
-    verdict = _verdict(row, threshold, protocol.detector)
+    verdict = verdict_text(row, threshold, protocol.detector, calibrations is not None)
     verdict += f"\n\nDetector: `{checkpoint}` ({origin}); faces: {protocol.describe()}."
     plot = str(_score_plot(frames, threshold, folder / "scores.png")) if len(frames) else None
     overlay = folder / "attention" / f"{row['video']}.mp4"

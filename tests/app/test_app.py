@@ -3,6 +3,7 @@
 import json
 
 import av
+import pandas as pd
 import pytest
 
 from app_media import NO_GRADIO, RUN_NAME
@@ -10,7 +11,7 @@ from app_media import NO_GRADIO, RUN_NAME
 gr = pytest.importorskip("gradio", reason=NO_GRADIO)
 
 from loop.app.animate_tab import run_animation  # noqa: E402
-from loop.app.detect_tab import run_detection  # noqa: E402
+from loop.app.detect_tab import run_detection, verdict_text  # noqa: E402
 from loop.app.inputs import page_errors  # noqa: E402
 from loop.app.loop_tab import report_runs, show_run  # noqa: E402
 from loop.app.samples import ensure_samples  # noqa: E402
@@ -182,3 +183,15 @@ def test_the_http_api_detects_and_survives_bad_uploads(served_app, app_settings,
     assert "probability" in verdict and len(faces["data"]) == 4
     info = json.dumps(client.view_api(print_info=False, return_format="dict"))
     assert "/animate" in info and "/detect" in info
+
+
+def test_the_verdict_shows_the_calibrated_probability_where_there_is_one():
+    row = {"label": "fake", "score": 0.62, "frames_scored": 3, "frames_sampled": 4}
+    plain = verdict_text(pd.Series(row), 0.5, "mtcnn", calibration_read=True)
+    assert "uncalibrated" in plain and "**0.620**" in plain and "carry no calibration" in plain
+    calibrated = pd.Series({**row, "label": "real", "score_calibrated": 0.31, "calibrated": True})
+    text = verdict_text(calibrated, 0.5, "mtcnn", calibration_read=True)
+    assert text.startswith("## REAL") and "calibrated probability" in text
+    assert "**0.310**" in text and "uncalibrated" not in text
+    missing = pd.Series({**row, "score_calibrated": float("nan"), "calibrated": False})
+    assert "uncalibrated" in verdict_text(missing, 0.5, "mtcnn", calibration_read=True)
