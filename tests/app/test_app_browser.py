@@ -14,7 +14,10 @@ import pytest
 from app_media import NO_GRADIO, RUN_NAME
 
 pytest.importorskip("gradio", reason=NO_GRADIO)
-sync_api = pytest.importorskip("playwright.sync_api", reason=NO_GRADIO)
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="playwright is not installed: `make test-browser` installs the app extra",
+)
 
 pytestmark = pytest.mark.browser
 
