@@ -19,7 +19,7 @@ import cv2
 import gradio as gr
 
 from datamodules.command_errors import USER_ERRORS
-from datamodules.video_io import probe_video
+from datamodules.video_io import probe_video, video_kind
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,12 @@ def check_video(path: str | os.PathLike | None, what: str, max_mb: float) -> Pat
     """
     file = _existing(path, what, "upload one or pick a sample")
     _check_size(file, what, max_mb)
+    if video_kind(file) == "strip":  # datasets store clips as image strips; uploads do not
+        raise gr.Error(
+            f"The {what} ({file.name}) is an image, not a video: upload an mp4, mov, avi, "
+            "mkv, webm or gif.",
+            print_exception=False,
+        )
     meta = probe_video(file)
     if meta.error or meta.num_frames == 0:
         reason = meta.error or "it holds no frames"

@@ -101,6 +101,7 @@ def test_bad_uploads_get_one_message_each(app_settings, tmp_path, short_driving)
         (lambda: run_animation(app_settings, None, short_driving), "No portrait given"),
         (lambda: run_animation(app_settings, text, short_driving), "not an image"),
         (lambda: run_animation(app_settings, samples.portrait, text), "cannot be read as a video"),
+        (lambda: run_detection(app_settings, samples.portrait), "is an image, not a video"),
         (lambda: run_detection(app_settings, corrupt), "cannot be read as a video"),
         (lambda: run_detection(app_settings, huge), "more than this app takes"),
         (lambda: run_detection(app_settings, tmp_path / "gone.mp4"), "does not exist"),
