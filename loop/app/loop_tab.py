@@ -96,9 +96,15 @@ def build_loop_tab(settings: AppSettings) -> tuple[gr.Dropdown, Callable[..., tu
     summary = gr.Markdown(elem_id="loop-summary")
     metrics = gr.Dataframe(label="metrics.json", elem_id="loop-metrics")
     with gr.Row():
-        animation = gr.Video(label="Sample deepfake (animation.mp4)")
+        animation = gr.Video(label="Sample deepfake (animation.mp4)", elem_id="loop-animation")
         comparison = gr.Video(label="Source | driving | result")
-    plots = gr.Gallery(label="The studies' plots", columns=3, height=480, object_fit="contain")
+    plots = gr.Gallery(
+        label="The studies' plots",
+        elem_id="loop-plots",
+        columns=3,
+        height=480,
+        object_fit="contain",
+    )
     with gr.Accordion("report.md", open=False):
         report = gr.Markdown()
 

@@ -127,5 +127,8 @@ def test_loop_tab_shows_the_newest_run(browser_page):
     page.get_by_role("tab", name="Loop").click()
     page.locator("#loop-summary").get_by_text(RUN_NAME).wait_for()
     page.locator("#loop-metrics").get_by_text("video_auc").wait_for()
+    page.locator("#loop-plots img").first.wait_for()
+    animation = _played(page, "#loop-animation")
     page.screenshot(path=SCREENSHOTS / "loop.png", full_page=True)
     assert "0.75" in page.locator("#loop-metrics").inner_text()
+    assert animation["duration"] > 0
