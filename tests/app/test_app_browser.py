@@ -48,9 +48,10 @@ PLAYS = """async (video) => {
 
 
 @pytest.fixture(scope="module")
-def browser_page(served_app):
+def browser_page(request):
     if CHROMIUM is None:
         pytest.skip("no chromium on PATH: `apt-get install chromium` (make test-browser does)")
+    served_app = request.getfixturevalue("served_app")  # only once there is a browser
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
