@@ -29,6 +29,7 @@ from torchmetrics.functional.classification import binary_auroc, binary_roc
 from datamodules.face_transform import IMAGENET_MEAN, IMAGENET_STD
 from datamodules.training.image_logging import log_image
 from datamodules.training.media_logging import log_figure
+from datamodules.training.validation_cadence import EveryNValidations
 from fakedetect.module.base import DetectorModuleBase
 from fakedetect.overlay import attention_panel
 
@@ -93,7 +94,7 @@ def to_uint8_crops(images: Tensor) -> np.ndarray:
     return pixels.round().byte().permute(0, 2, 3, 1).numpy()
 
 
-class DetectionPlots(pl.Callback):
+class DetectionPlots(EveryNValidations):
     """Log ROC curves, score histograms and attention overlays every N validations.
 
     Reads the scores the module computed for its validation metrics
@@ -110,33 +111,23 @@ class DetectionPlots(pl.Callback):
     def __init__(
         self, every_n_validations: int = 1, faces_per_class: int = 4, tile: int = 96, bins: int = 20
     ) -> None:
-        if every_n_validations < 0 or faces_per_class < 0 or tile < 8 or bins < 1:
+        super().__init__(every_n_validations)
+        if faces_per_class < 0 or tile < 8 or bins < 1:
             raise ValueError(
-                "detection_plots needs every_n_validations >= 0, faces_per_class >= 0, "
-                f"tile >= 8 and bins >= 1; got {every_n_validations}, {faces_per_class}, "
-                f"{tile}, {bins}"
+                "detection_plots needs faces_per_class >= 0, tile >= 8 and bins >= 1; got "
+                f"{faces_per_class}, {tile}, {bins}"
             )
-        self.every_n_validations = every_n_validations
         self.faces_per_class = faces_per_class
         self.tile = tile
         self.bins = bins
-        self._validations = 0
         self._faces: dict[int, list[Tensor]] = {0: [], 1: []}
 
     def _due(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> bool:
-        every = self.every_n_validations
-        return (
-            isinstance(pl_module, DetectorModuleBase)
-            and bool(every)
-            and not trainer.sanity_checking
-            and (self._validations - 1) % every == 0
-        )
+        return isinstance(pl_module, DetectorModuleBase) and self.due(trainer)
 
-    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Count real validations (not the sanity check) and forget the last faces."""
+    def forget(self) -> None:
+        """Drop the last validation's faces."""
         self._faces = {0: [], 1: []}
-        if not trainer.sanity_checking:
-            self._validations += 1
 
     def on_validation_batch_end(
         self,
@@ -167,7 +158,7 @@ class DetectionPlots(pl.Callback):
         if result is not None:
             self._log_score_plots(trainer, result, step)
         kept = self._faces
-        self._faces = {0: [], 1: []}
+        self.forget()
         if any(kept.values()):
             self._log_attention(trainer, pl_module, kept, step)
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from datamodules.training.media_logging import log_video
+from datamodules.training.validation_cadence import EveryNValidations
 from fomm.inference import Animator
 from fomm.module import FOMMLitModule
 
@@ -40,7 +41,7 @@ def side_by_side(source: Tensor, driving: Tensor, prediction: Tensor, size: int)
     return torch.cat(resized, dim=3).clamp(0, 1)
 
 
-class SampleAnimation(pl.Callback):
+class SampleAnimation(EveryNValidations):
     """Log a short ``source | driving | prediction`` video of FOMM every N validations.
 
     Does nothing for other modules (the detectors), so the default
@@ -65,32 +66,25 @@ class SampleAnimation(pl.Callback):
         fps: float = 8.0,
         relative: bool = True,
     ) -> None:
-        if every_n_validations < 0 or frames < 1 or size < 2 or fps <= 0:
+        super().__init__(every_n_validations)
+        if frames < 1 or size < 2 or fps <= 0:
             raise ValueError(
-                "sample_animation needs every_n_validations >= 0, frames >= 1, size >= 2 and "
-                f"fps > 0; got {every_n_validations}, {frames}, {size}, {fps}"
+                f"sample_animation needs frames >= 1, size >= 2 and fps > 0; got {frames}, "
+                f"{size}, {fps}"
             )
-        self.every_n_validations = every_n_validations
         self.frames = frames
         self.size = size - size % 2
         self.fps = fps
         self.relative = relative
-        self._validations = 0
         self._videos: list[Tensor] = []
 
     @staticmethod
     def _applies(pl_module: pl.LightningModule) -> bool:
         return isinstance(pl_module, FOMMLitModule)
 
-    def _due(self, trainer: pl.Trainer) -> bool:
-        every = self.every_n_validations
-        return bool(every) and not trainer.sanity_checking and (self._validations - 1) % every == 0
-
-    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Count real validations (not the sanity check) and forget the last sample's videos."""
+    def forget(self) -> None:
+        """Drop the last sample's videos."""
         self._videos = []
-        if not trainer.sanity_checking:
-            self._validations += 1
 
     def on_validation_batch_end(
         self,
@@ -102,7 +96,7 @@ class SampleAnimation(pl.Callback):
         dataloader_idx: int = 0,
     ) -> None:
         """Keep the frames of the first two validation videos (only when a sample is due)."""
-        if len(self._videos) >= 2 or not self._applies(pl_module) or not self._due(trainer):
+        if len(self._videos) >= 2 or not self._applies(pl_module) or not self.due(trainer):
             return
         video = batch.get("video") if isinstance(batch, dict) else None
         if video is not None and video.dim() == 5:
