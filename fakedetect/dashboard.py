@@ -138,8 +138,10 @@ class DetectionPlots(EveryNValidations):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        """Keep the first few faces of each class, when overlays are due."""
-        if not self.faces_per_class or not self._due(trainer, pl_module):
+        """Keep the first few faces of each class, when overlays are due (on rank 0 only)."""
+        if not self.faces_per_class or not trainer.is_global_zero:
+            return
+        if not self._due(trainer, pl_module):
             return
         if not isinstance(batch, dict) or "image" not in batch:
             return

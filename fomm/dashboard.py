@@ -95,8 +95,10 @@ class SampleAnimation(EveryNValidations):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        """Keep the frames of the first two validation videos (only when a sample is due)."""
-        if len(self._videos) >= 2 or not self._applies(pl_module) or not self.due(trainer):
+        """Keep the frames of the first two validation videos (when a sample is due; rank 0)."""
+        if len(self._videos) >= 2 or not trainer.is_global_zero:
+            return
+        if not self._applies(pl_module) or not self.due(trainer):
             return
         video = batch.get("video") if isinstance(batch, dict) else None
         if video is not None and video.dim() == 5:
