@@ -109,7 +109,7 @@ class DetectionPlots(EveryNValidations):
     """
 
     def __init__(
-        self, every_n_validations: int = 1, faces_per_class: int = 4, tile: int = 96, bins: int = 20
+        self, every_n_validations: int = 5, faces_per_class: int = 4, tile: int = 96, bins: int = 20
     ) -> None:
         super().__init__(every_n_validations)
         if faces_per_class < 0 or tile < 8 or bins < 1:
