@@ -5,8 +5,8 @@ import math
 from pathlib import Path
 
 import pytest
-import pytorch_lightning as pl
 import torch
+from ddp_recorders import read_weight_sums, weight_sums_overrides
 
 import train
 
@@ -34,32 +34,6 @@ ADVERSARIAL = [
 RUN = ["logger=csv", "callbacks.rich_progress_bar=null", "trainer.log_every_n_steps=1"]
 
 
-class NetworkSums(pl.Callback):
-    """Writes, per process, each network's sum of absolute weights before and after fit."""
-
-    def __init__(self, path: str) -> None:
-        self.path = Path(path)
-        self.before: dict[str, float] = {}
-
-    @staticmethod
-    def _sums(module: pl.LightningModule) -> dict[str, float]:
-        sums: dict[str, float] = {}
-        for name, parameter in module.networks.named_parameters():
-            network = name.split(".")[0]
-            sums[network] = sums.get(network, 0.0) + parameter.detach().double().abs().sum().item()
-        return sums
-
-    def on_train_start(self, trainer, pl_module):
-        self.before = self._sums(pl_module)
-
-    def on_train_end(self, trainer, pl_module):
-        record = {"before": self.before, "after": self._sums(pl_module)}
-        everyone = [None] * trainer.world_size
-        torch.distributed.all_gather_object(everyone, record)
-        if trainer.is_global_zero:
-            self.path.write_text(json.dumps(everyone))
-
-
 def _metrics(cfg) -> dict[str, float]:
     return json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
 
@@ -69,15 +43,11 @@ def test_adversarial_fomm_fits_and_tests_under_ddp_as_on_one_process(make_cfg, t
     data = [f"paths.data_dir={tmp_path / 'data'}", *SMALL_EMBEDDED]
     fit = [*RUN, *data, *ADVERSARIAL, "trainer.max_steps=2", "trainer.limit_val_batches=1"]
     sums = tmp_path / "sums.json"
-    recorder = [
-        "+callbacks.sums._target_=test_train_ddp.NetworkSums",
-        f"+callbacks.sums.path={sums}",
-    ]
-    ddp = make_cfg([*fit, "trainer=ddp_cpu", *recorder])
+    ddp = make_cfg([*fit, "trainer=ddp_cpu", *weight_sums_overrides(sums)])
     train.train(ddp)
     # Every network learnt, and gradients were averaged: both processes hold the same weights.
-    first, second = json.loads(sums.read_text())
-    for network in ("kp_detector", "generator", "discriminator"):
+    first, second = read_weight_sums(sums)
+    for network in ("networks.kp_detector", "networks.generator", "networks.discriminator"):
         assert first["after"][network] != first["before"][network], network
         assert first["after"][network] == pytest.approx(second["after"][network], rel=1e-9)
     ddp_metrics = _metrics(ddp)
