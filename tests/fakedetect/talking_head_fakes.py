@@ -75,33 +75,18 @@ def write_face_swap_dataset(
             fake = np.stack([face_swap(t, d) for t, d in zip(real, donor, strict=True)])
             real_name = f"{split}/id{person:03d}_{number}"
             for video, label, content in ((real_name, 0, real), (f"{real_name}_swap", 1, fake)):
-                index_rows.append(
-                    {
-                        "video": video,
-                        "path": f"videos/{video}.mp4",
-                        "label": label,
-                        "original": real_name if label else "",
-                        "split": split,
-                    }
-                )
+                original = real_name if label else ""
+                index_rows.append((video, label, original, split))
                 for frame, image in enumerate(content):
                     crop = Path("crops") / video / f"{frame:05d}_0.png"
                     (faces_dir / crop).parent.mkdir(parents=True, exist_ok=True)
                     cv2.imwrite(str(faces_dir / crop), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-                    face_rows.append(
-                        {
-                            "video": video,
-                            "frame": frame,
-                            "path": str(crop),
-                            "left": 0,
-                            "top": 0,
-                            "right": size,
-                            "bottom": size,
-                            "confidence": 1.0,
-                            "face_rank": 0,
-                        }
-                    )
-    index = root / "index.csv"
-    pd.DataFrame(index_rows).to_csv(index, index=False)
-    pd.DataFrame(face_rows).to_csv(faces_dir / "faces.csv", index=False)
-    return index, faces_dir
+                    face_rows.append((video, frame, str(crop)))
+    index = pd.DataFrame(index_rows, columns=["video", "label", "original", "split"])
+    index.insert(1, "path", "videos/" + index["video"] + ".mp4")
+    index.to_csv(root / "index.csv", index=False)
+    # Each crop is the whole frame, found with full confidence.
+    faces = pd.DataFrame(face_rows, columns=["video", "frame", "path"])
+    faces = faces.assign(left=0, top=0, right=size, bottom=size, confidence=1.0, face_rank=0)
+    faces.to_csv(faces_dir / "faces.csv", index=False)
+    return root / "index.csv", faces_dir
