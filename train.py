@@ -24,6 +24,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
+from datamodules.training.precision import (
+    warn_if_bf16_is_emulated,  # also registers ${auto_precision:}
+)
+from datamodules.training.resume import resume
+from datamodules.training.selection import selection_record, write_selection_record
+
 log = logging.getLogger(__name__)
 
 # FOMM steps its optimizers by hand, and Lightning then warns (with a page of example code)
@@ -95,45 +101,6 @@ def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def resolve_ckpt_path(ckpt_path: str | None, cfg: DictConfig) -> str | None:
-    """Turn ``ckpt_path=last`` into the newest ``last.ckpt`` of this task's runs.
-
-    Why: Hydra gives every run a fresh timestamped directory, so a killed run is
-    resumed from the run directory it wrote, not from the new empty one.
-
-    Args:
-        ckpt_path: None, a checkpoint file, or the word ``last``.
-        cfg: the composed config (``paths.output_dir`` and ``paths.log_dir`` are used).
-
-    Returns:
-        A checkpoint file path, or None to start from scratch.
-
-    Raises:
-        FileNotFoundError: the named file, or any ``last.ckpt`` for ``last``, is missing.
-    """
-    if ckpt_path in (None, "", "null"):
-        return None
-    if ckpt_path != "last":
-        if not Path(ckpt_path).is_file():
-            raise FileNotFoundError(
-                f"ckpt_path={ckpt_path} does not exist; pass a .ckpt file or ckpt_path=last."
-            )
-        return str(ckpt_path)
-    own = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if own.is_file():
-        return str(own)
-    search_root = Path(cfg.paths.log_dir) / cfg.task_name
-    # Newest first by time; run folders are timestamped, so their names break ties.
-    candidates = sorted(search_root.rglob("last*.ckpt"), key=lambda p: (p.stat().st_mtime, str(p)))
-    if not candidates:
-        raise FileNotFoundError(
-            f"ckpt_path=last found no last.ckpt under {search_root}; "
-            "train once without ckpt_path first, or pass the checkpoint file."
-        )
-    log.info("Resuming from %s", candidates[-1])
-    return str(candidates[-1])
-
-
 def train(cfg: DictConfig) -> float | None:
     """Fit the configured model, test the best checkpoint, return the metric sweeps optimise.
 
@@ -141,9 +108,12 @@ def train(cfg: DictConfig) -> float | None:
         cfg: the composed Hydra config (``conf/train.yaml``).
 
     Returns:
-        The value of ``cfg.optimized_metric``: a validation metric, so sweeps never
-        select on the test split (None when it was not logged). Every final metric
-        of fit and test is also written to ``<output_dir>/metrics.json``.
+        The value of ``cfg.optimized_metric`` at the checkpoint the run selected (its best
+        validation, the score the checkpoint callback kept) when that callback monitors
+        ``optimized_metric``; otherwise its last logged value. A validation metric either
+        way, so sweeps never select on the test split (None when it was not logged).
+        Every final metric of fit and test is also written to ``<output_dir>/metrics.json``,
+        the selected checkpoint and its score to ``<output_dir>/checkpoints.json``.
     """
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
@@ -152,35 +122,43 @@ def train(cfg: DictConfig) -> float | None:
 
     datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model)
-    callbacks = instantiate_list(cfg.get("callbacks"))
+    # The checkpoint this run starts from (checked to be this model's) and the callback
+    # that records the run's identity in the checkpoints it saves.
+    ckpt_path, record_identity = resume(cfg, model)
+    callbacks = [*instantiate_list(cfg.get("callbacks")), record_identity]
     loggers = instantiate_list(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    warn_if_bf16_is_emulated(trainer.precision, trainer.strategy.root_device)
 
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     try:
         results: dict[str, float] = {}
-        ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg)
+        selected: dict[str, Any] | None = None
         training = cfg.get("train", True)
         if training:
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
             results.update(_scalars(trainer.callback_metrics))
+            selected = selection_record(trainer, cfg.optimized_metric)
         if cfg.get("test", True):
             # After fitting, the best checkpoint (the last weights when none was ranked);
             # with train=false, the checkpoint the user named (test-only evaluation).
-            best = (
-                trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-            )
-            test_ckpt = (best or None) if training else ckpt_path
+            test_ckpt = (selected["best_model_path"] or None) if selected else ckpt_path
             _adopt_csv_columns(loggers)
             for tested in trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt):
                 results.update(_scalars(tested))
         if trainer.is_global_zero:
             output_dir = Path(cfg.paths.output_dir)
             output_dir.mkdir(parents=True, exist_ok=True)
+            if selected is not None:
+                write_selection_record(selected, output_dir)
+            # Written last: the loop takes a run folder with metrics.json as finished.
             (output_dir / "metrics.json").write_text(json.dumps(results, indent=2, sort_keys=True))
             log.info("Outputs in %s (final metrics in metrics.json)", output_dir)
+        best = selected["best_model_score"] if selected else None
+        if best is not None and selected["monitor"] == cfg.optimized_metric:
+            return best
         return results.get(cfg.optimized_metric)
     finally:
         if any(type(lg).__name__ == "WandbLogger" for lg in loggers):

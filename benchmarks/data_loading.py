@@ -28,6 +28,7 @@ from datamodules.fomm_augment import FOMMAugmentation
 from datamodules.fomm_layout import list_video_items
 from datamodules.pairs import FOMMPairDataset
 from datamodules.synthetic_faces import random_identity, render_talking_head
+from datamodules.training.precision import hardware_banner
 from datamodules.video_io import probe_video
 from datamodules.video_writer import write_video
 
@@ -88,6 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    print(hardware_banner("cpu"))
 
     folder = build_videos(args.dir, args.videos, args.frames, args.size)
     items = list_video_items(folder)[: args.videos]

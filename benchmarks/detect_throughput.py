@@ -20,7 +20,6 @@ Every figure is the best of ``--repeats`` runs (other work on the machine slows 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import resource
 import tempfile
@@ -30,14 +29,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from datamodules.extraction.crops import CropSettings, crop_face
+from datamodules.extraction.log import ExtractionLog
 from datamodules.face_detection import MTCNNDetector
-from datamodules.mtcnn import bf16_is_fast
-from datamodules.video_io import open_video
-from fakedetect.extraction_log import ExtractionLog, list_videos
-from fakedetect.faces import CropSettings, crop_face, sample_indices
+from datamodules.training.precision import bf16_is_fast, hardware_banner
+from datamodules.video_io import open_video, sample_indices
+from datamodules.video_list import list_videos
 from fakedetect.nets import EfficientNetAutoAttB4, EfficientNetB4
 from fakedetect.predict import run_prediction, scoring_threads
 from fakedetect.scoring import VideoScorer
+
+from bench_timing import inference_fn
 
 DEFAULT_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "detect"
 PAPER_SECONDS_PER_VIDEO = 9 * 3600 / 4000
@@ -77,13 +79,7 @@ def network_throughput(repeats: int, batch: int, size: int) -> None:
         net = net_class(pretrained=False).eval()
         for mode, (memory, dtype) in modes.items():
             model = net.to(memory_format=memory)
-            inputs = images.contiguous(memory_format=memory)
-
-            def run(model=model, inputs=inputs, dtype=dtype) -> None:
-                context = torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
-                with torch.inference_mode(), context:
-                    model(inputs)
-
+            run = inference_fn(model, images.contiguous(memory_format=memory), dtype)
             run()  # warm-up (oneDNN kernel selection)
             seconds, cpu = best_of(repeats, run)
             print(
@@ -204,7 +200,8 @@ def main() -> None:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"CPU threads: {torch.get_num_threads()}, CUDA: {torch.cuda.is_available()}")
+    print(hardware_banner("cpu"))
+    print(f"CUDA: {torch.cuda.is_available()}")
     if not args.skip_networks:
         network_throughput(args.repeats, args.batch, 224)
     if not args.skip_pipeline:

@@ -1,9 +1,9 @@
-"""Deepfake dataset generation speed: ``fomm.fakes.generate_fakes`` on the embedded dataset.
+"""Deepfake dataset generation speed: ``loop.fakes.generate_fakes`` on the embedded dataset.
 
-The embedded talking heads (56 videos of 80 frames, 64x64, 20 identities; generated
-under ``<data dir>/embedded`` if missing) are reenacted by the tiny FOMM of
-``conf/model/fomm_tiny.yaml`` with random weights (the speed does not depend on the
-weights): 56 re-encoded real videos and 56 fakes. Prints videos/s and frames/s overall
+The embedded talking heads (60 videos of 80 frames, 64x64, 22 identities in train/, val/
+and test/; generated under ``<data dir>/embedded`` if missing) are reenacted by the tiny
+FOMM of ``conf/model/fomm_tiny.yaml`` with random weights (the speed does not depend on
+the weights): 60 re-encoded real videos and 60 fakes. Prints videos/s and frames/s overall
 and separately for the re-encoding of real videos and the animation of fakes.
 
     python benchmarks/fomm_fakes.py
@@ -25,8 +25,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from datamodules.embedded import ensure_embedded_dataset
-from fomm import fakes
+from datamodules.training.precision import hardware_banner
 from fomm.nets import build_networks
+from loop.fakes import generate as fakes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,6 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(hardware_banner(args.device))
     videos = ensure_embedded_dataset(Path(args.data_dir) / "embedded")
     totals: dict = defaultdict(lambda: {"seconds": 0.0, "frames": 0, "videos": 0})
     fakes.Renderer.real = timed("real", fakes.Renderer.real, totals)

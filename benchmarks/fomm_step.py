@@ -19,10 +19,8 @@ noisy; the best is the least disturbed run).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,8 +30,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
+from datamodules.training.precision import hardware_banner  # noqa: E402
 from fomm.inference import animate, normalize_kp  # noqa: E402
-from fomm.module import FOMMLitModule, make_adam  # noqa: E402
+from fomm.module import FOMMLitModule  # noqa: E402
+from fomm.train_params import make_adam  # noqa: E402
+
+from bench_timing import autocast as autocast_context  # noqa: E402
+from bench_timing import best_time  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -61,22 +64,6 @@ def model_kwargs(model: str, recipe: str | None, gan: bool | None) -> dict:
     return kwargs
 
 
-def best_time(fn: Callable[[], None], reps: int, warmup: int, device: torch.device) -> float:
-    """Best wall time of ``reps`` calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def training_step_fn(module: FOMMLitModule, batch: dict, autocast: bool) -> Callable[[], None]:
     """One FOMMLitModule training step without a Trainer (same order, same optimizers)."""
     params = module.hparams.train_params
@@ -85,14 +72,10 @@ def training_step_fn(module: FOMMLitModule, batch: dict, autocast: bool) -> Call
     opt_kp = make_adam(nets.kp_detector, params["lr_kp_detector"], params)
     opt_d = make_adam(nets.discriminator, params["lr_discriminator"], params)
     device_type = batch["source"].device.type
+    dtype = torch.bfloat16 if autocast else None
 
     def step() -> None:
-        context = (
-            torch.autocast(device_type, dtype=torch.bfloat16)
-            if autocast
-            else contextlib.nullcontext()
-        )
-        with context:
+        with autocast_context(device_type, dtype):
             losses, generated = module.generator_losses(batch["source"], batch["driving"])
             total = torch.stack([v.float() for v in losses.values()]).sum()
         opt_g.zero_grad()
@@ -101,7 +84,7 @@ def training_step_fn(module: FOMMLitModule, batch: dict, autocast: bool) -> Call
         opt_g.step()
         opt_kp.step()
         if module.use_gan:
-            with context:
+            with autocast_context(device_type, dtype):
                 loss_d = module.discriminator_losses(generated)["discriminator_gan"]
             opt_d.zero_grad()
             loss_d.backward()
@@ -149,6 +132,7 @@ def main() -> None:  # noqa: D103
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
+    print(hardware_banner(device))
     kwargs = model_kwargs(args.model, args.recipe, args.gan)
     gan = kwargs["train_params"]["loss_weights"]["generator_gan"] != 0
     print(

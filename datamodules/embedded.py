@@ -2,14 +2,17 @@
 
 ``data=embedded`` needs no download: the first run renders small talking-head
 videos (:mod:`datamodules.synthetic_faces`) into ``<data_dir>/embedded`` in the
-layout of a real FOMM dataset (``train/`` and ``test/`` with ``ID#video.mp4``
-files; test identities never appear in train), and from then on it is read like
-any other dataset. A given spec always renders the same frames (the encoded bytes
-can differ slightly: multithreaded libx264 is not bit-exact); generation takes a few
-seconds. A ``manifest.json`` written last records the spec and every file's size;
-a folder whose manifest is missing, stale or contradicted by the files is
-rebuilt, never trusted. The new copy is built in a temporary folder and renamed
+layout of a real FOMM dataset (``train/``, ``val/`` and ``test/`` with ``ID#video.mp4``
+files; each identity appears in one split only, so the checkpoint chosen on ``val/``
+never saw the test people), and from then on it is read like any other dataset. A
+given spec always renders the same frames (the encoded bytes can differ slightly:
+multithreaded libx264 is not bit-exact); generation takes a few seconds. A
+``manifest.json`` written last records the spec and every file's size; a folder
+whose manifest is missing, stale or contradicted by the files is rebuilt, never
+trusted. The new copy is built in a temporary folder and renamed
 into place, so an interrupted generation leaves nothing half-made.
+``landmarks.csv`` beside the manifest holds the drawn faces' five landmarks per frame
+(:mod:`datamodules.synthetic_landmarks`), for self-blended training.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 
 from datamodules.pairs import FOMMDataModule
 from datamodules.synthetic_faces import random_identity, render_talking_head
+from datamodules.synthetic_landmarks import write_embedded_landmarks
 from datamodules.video_writer import write_video
 
 log = logging.getLogger(__name__)
@@ -85,6 +89,8 @@ class EmbeddedSpec:
     test_identities: int = 4
     train_videos_per_identity: int = 3
     test_videos_per_identity: int = 2
+    val_identities: int = 2
+    val_videos_per_identity: int = 2
     num_frames: int = 80
     size: int = 64
     fps: int = 25
@@ -93,6 +99,19 @@ class EmbeddedSpec:
     def as_manifest(self) -> dict[str, Any]:
         """The spec as stored in the manifest, with the generator version."""
         return {"generator_version": GENERATOR_VERSION, **asdict(self)}
+
+    def split_layout(self) -> list[tuple[str, int, int, int]]:
+        """``(split, identities, videos per identity, first identity)`` of each split.
+
+        Validation people are numbered after the test people, so adding them left train
+        and test exactly as they were. The videos and their landmarks both follow this.
+        """
+        return [
+            ("train", self.train_identities, self.train_videos_per_identity, 0),
+            ("test", self.test_identities, self.test_videos_per_identity, self.train_identities),
+            ("val", self.val_identities, self.val_videos_per_identity,
+             self.train_identities + self.test_identities),
+        ]  # fmt: skip
 
 
 def _read_manifest(root: Path) -> dict[str, Any] | None:
@@ -129,6 +148,7 @@ def ensure_embedded_dataset(root: str | os.PathLike, spec: EmbeddedSpec | None =
     """
     root, spec = Path(root), spec or EmbeddedSpec()
     if is_complete(root, spec):
+        write_embedded_landmarks(root, spec)  # copies made before landmarks.csv existed
         return root
     if root.exists() and not (root / MANIFEST).exists() and any(root.iterdir()):
         raise FileExistsError(
@@ -140,16 +160,23 @@ def ensure_embedded_dataset(root: str | os.PathLike, spec: EmbeddedSpec | None =
     building = root.parent / f".{root.name}.building-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
     try:
-        write_talking_heads(building / "train", spec.train_identities,
-                            spec.train_videos_per_identity, spec.num_frames, spec.size,
-                            spec.seed, spec.fps)  # fmt: skip
-        write_talking_heads(building / "test", spec.test_identities,
-                            spec.test_videos_per_identity, spec.num_frames, spec.size,
-                            spec.seed, spec.fps, first_identity=spec.train_identities)  # fmt: skip
+        for split, identities, videos, first in spec.split_layout():
+            if identities > 0:
+                write_talking_heads(
+                    building / split,
+                    identities,
+                    videos,
+                    spec.num_frames,
+                    spec.size,
+                    spec.seed,
+                    spec.fps,
+                    first_identity=first,
+                )
         files = {
             path.relative_to(building).as_posix(): path.stat().st_size
             for path in sorted(building.rglob("*.mp4"))
         }
+        write_embedded_landmarks(building, spec)
         manifest = {"spec": spec.as_manifest(), "files": files}
         (building / MANIFEST).write_text(json.dumps(manifest, indent=1))
         _swap_into_place(building, root, spec)
@@ -187,6 +214,10 @@ class EmbeddedDataModule(FOMMDataModule):
         test_identities: other people, in ``test/``.
         train_videos_per_identity: videos of each training identity.
         test_videos_per_identity: videos of each test identity.
+        val_identities: yet other people, in ``val/`` (validation never uses test people);
+            0 writes no ``val/``, and validation is then held out of ``train/`` (``val_identities``
+            of the :class:`~datamodules.pairs.FOMMDataModule`, which this also sets).
+        val_videos_per_identity: videos of each validation identity.
         num_frames: frames per video.
         fps: frame rate of the files.
         seed: seed of the generator.
@@ -201,12 +232,14 @@ class EmbeddedDataModule(FOMMDataModule):
         test_identities: int = 4,
         train_videos_per_identity: int = 3,
         test_videos_per_identity: int = 2,
+        val_identities: int = 2,
+        val_videos_per_identity: int = 2,
         num_frames: int = 80,
         fps: int = 25,
         seed: int = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(root_dir, frame_shape=frame_shape, **kwargs)
+        super().__init__(root_dir, frame_shape=frame_shape, val_identities=val_identities, **kwargs)
         if self.frame_shape[0] != self.frame_shape[1]:
             raise ValueError(f"frame_shape={list(self.frame_shape)}: embedded frames are square")
         self.spec = EmbeddedSpec(
@@ -214,6 +247,8 @@ class EmbeddedDataModule(FOMMDataModule):
             test_identities=test_identities,
             train_videos_per_identity=train_videos_per_identity,
             test_videos_per_identity=test_videos_per_identity,
+            val_identities=val_identities,
+            val_videos_per_identity=val_videos_per_identity,
             num_frames=num_frames,
             size=self.frame_shape[0],
             fps=fps,

@@ -1,11 +1,15 @@
-"""Find the videos of a FOMM dataset on disk and split them into train and test.
+"""Find the videos of a FOMM dataset on disk and split them into train, validation and test.
 
 The official layout: ``root/train/`` and ``root/test/`` with one item per video
-(an mp4/mov/gif file, a png/jpg strip, or a folder of frames); or the items
-directly in ``root`` and a seeded random split. Names ``ID#rest`` tie a video to
-an identity (a person, a YouTube source video): with ``id_sampling`` an epoch
-walks identities instead of videos, so identities with many clips do not
-dominate, and a random split keeps all clips of an identity on one side.
+(an mp4/mov/gif file, a png/jpg strip, or a folder of frames), optionally
+``root/val/``; or the items directly in ``root`` and a seeded random split. Names
+``ID#rest`` tie a video to an identity (a person, a YouTube source video): with
+``id_sampling`` an epoch walks identities instead of videos, so identities with many
+clips do not dominate, and every split keeps all clips of an identity on one side.
+
+Validation is never taken from the test videos: without a ``val/`` folder it is held
+out of the training videos (whole identities with ``id_sampling``), so the checkpoint
+chosen on it has been selected without looking at the numbers it reports.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from datamodules.video_io import VIDEO_EXTENSIONS, video_kind
 
 log = logging.getLogger(__name__)
 
+VAL_FOLDERS = ("val", "validation")
 LAYOUT_HELP = (
-    "Expected a FOMM dataset: either sub-folders train/ and test/, or the videos directly "
-    "in the folder (then a seeded random split is made). A video is a "
+    "Expected a FOMM dataset: either sub-folders train/ and test/ (and optionally val/), or "
+    "the videos directly in the folder (then a seeded random split is made). A video is a "
     f"{'/'.join(VIDEO_EXTENSIONS)} or .gif file, a .png/.jpg strip with the frames side by "
     "side (each frame of size frame_shape), or a folder of .png/.jpg frames. Name videos "
     "ID#rest (e.g. id10001#clip3.mp4) to group them by identity for id_sampling."
@@ -72,55 +77,194 @@ def _describe_contents(folder: Path, limit: int = 8) -> str:
     return f"it holds {len(entries)} entries, none a video ({shown})"
 
 
+@dataclass(frozen=True)
+class FOMMSplits:
+    """The train, validation and test videos of a FOMM dataset.
+
+    Attributes:
+        train: the training videos, without the ones held out for validation.
+        val: the validation videos, never taken from ``test``.
+        test: the test videos.
+        val_rule: where ``val`` came from, in words (for the logs).
+        val_problem: why ``val`` is empty, with the numbers and the fix; None when it is not.
+            Not raised here: a test-only run needs no validation set.
+    """
+
+    train: list[VideoItem]
+    val: list[VideoItem]
+    test: list[VideoItem]
+    val_rule: str
+    val_problem: str | None = None
+
+
+def split_folders(root: str | os.PathLike) -> dict[str, Path]:
+    """The split sub-folders of ``root`` that exist: ``train``, ``val`` and ``test`` keys.
+
+    ``validation/`` is accepted for ``val/``.
+
+    Raises:
+        ValueError: both ``val/`` and ``validation/`` exist.
+    """
+    root = Path(root)
+    found = {split: root / split for split in ("train", "test") if (root / split).is_dir()}
+    val_dirs = [root / name for name in VAL_FOLDERS if (root / name).is_dir()]
+    if len(val_dirs) > 1:
+        raise ValueError(
+            f"{root} has both val/ and validation/: keep one of them as the validation split"
+        )
+    if val_dirs:
+        found["val"] = val_dirs[0]
+    return found
+
+
 def discover_splits(
     root: str | os.PathLike,
     id_sampling: bool = False,
     test_fraction: float = 0.2,
     seed: int = 0,
-) -> tuple[list[VideoItem], list[VideoItem]]:
-    """Return the train and test videos of the dataset at ``root``.
+    val_identities: int = 8,
+    val_videos: int = 8,
+) -> FOMMSplits:
+    """Return the train, validation and test videos of the dataset at ``root``.
+
+    Validation never comes from the test videos:
+
+    - ``train/``, ``val/`` (or ``validation/``) and ``test/``: the folders as they are.
+    - ``train/`` and ``test/`` only (the official datasets): ``val_identities`` whole
+      identities (with ``id_sampling``) or ``val_videos`` videos (without) are held out of
+      ``train/``, drawn by :func:`hold_out` with ``seed``.
+    - the videos directly in ``root``: a seeded random split holds out ``test_fraction``
+      for test (:func:`random_split`), then validation is held out of the rest the same way.
 
     Args:
         root: the dataset folder.
-        id_sampling: split a layout without ``train/``/``test/`` by identity, not by video.
-        test_fraction: share of videos (identities) held out by a random split.
-        seed: seed of the random split.
+        id_sampling: split by identity (``ID#rest`` names), not by video.
+        test_fraction: share of videos (identities) held out for test by a random split.
+        seed: seed of the random split and of the validation hold-out.
+        val_identities: identities held out of training for validation (with ``id_sampling``).
+        val_videos: videos held out of training for validation (without ``id_sampling``).
 
     Raises:
         FileNotFoundError: ``root`` (or its ``test/`` next to ``train/``) does not exist.
-        ValueError: no videos were found.
+        ValueError: no videos were found, or a ``val/`` folder shares videos with ``test/``.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"Dataset folder {root} does not exist. {LAYOUT_HELP}")
-    train_dir, test_dir = root / "train", root / "test"
-    if train_dir.is_dir():
-        if not test_dir.is_dir():
+    folders = split_folders(root)
+    count, unit = (val_identities, "identities") if id_sampling else (val_videos, "videos")
+    if "train" in folders:
+        if "test" not in folders:
             raise FileNotFoundError(
                 f"{root} has train/ but no test/ folder. {LAYOUT_HELP} "
                 "Create test/ (it may share videos with train/) or remove train/."
             )
-        train, test = list_video_items(train_dir), list_video_items(test_dir)
+        train, test = list_video_items(folders["train"]), list_video_items(folders["test"])
         if not train:
             raise ValueError(
-                f"No videos in {train_dir}: {_describe_contents(train_dir)}. {LAYOUT_HELP}"
+                f"No videos in {folders['train']}: {_describe_contents(folders['train'])}. "
+                f"{LAYOUT_HELP}"
             )
         if not test:
-            log.warning("No videos in %s: validation and test will be empty", test_dir)
-        log.info("%s: predefined split, %d train and %d test videos", root, len(train), len(test))
-        return train, test
-    items = list_video_items(root)
-    if not items:
-        raise ValueError(f"No videos in {root}: {_describe_contents(root)}. {LAYOUT_HELP}")
-    train, test = random_split(items, id_sampling, test_fraction, seed)
+            log.warning("No videos in %s: the test set will be empty", folders["test"])
+        if "val" in folders:
+            splits = _given_val(folders["val"], train, test, id_sampling)
+        else:
+            train, val, problem = hold_out(train, id_sampling, count, seed, folders["train"])
+            rule = f"{len(val)} {unit} held out of train/ (seed {seed})"
+            splits = FOMMSplits(train, val, test, rule, problem)
+    else:
+        items = list_video_items(root)
+        if not items:
+            raise ValueError(f"No videos in {root}: {_describe_contents(root)}. {LAYOUT_HELP}")
+        rest, test = random_split(items, id_sampling, test_fraction, seed)
+        train, val, problem = hold_out(rest, id_sampling, count, seed, root)
+        rule = f"random split (seed {seed}); {len(val)} {unit} held out of its training part"
+        splits = FOMMSplits(train, val, test, rule, problem)
     log.info(
-        "%s: no train/ and test/ folders, random split (seed %d): %d train and %d test videos",
+        "%s: %d train, %d validation (%s) and %d test videos",
         root,
-        seed,
-        len(train),
-        len(test),
+        len(splits.train),
+        len(splits.val),
+        splits.val_rule,
+        len(splits.test),
     )
-    return train, test
+    return splits
+
+
+def _given_val(
+    val_dir: Path, train: list[VideoItem], test: list[VideoItem], id_sampling: bool
+) -> FOMMSplits:
+    """The predefined validation folder, refused when it shares videos with test."""
+    val = list_video_items(val_dir)
+    shared = sorted({item.name for item in val} & {item.name for item in test})
+    if shared:
+        raise ValueError(
+            f"{val_dir} and the test folder share {len(shared)} videos (e.g. {shared[0]}): "
+            "validation must never see test videos; remove them from one of the folders"
+        )
+    for other, where in ((train, "train/"), (test, "test/")):
+        key = "identity" if id_sampling else "name"
+        common = sorted({getattr(i, key) for i in val} & {getattr(i, key) for i in other})
+        if common:
+            log.warning(
+                "%s shares %d %s with %s (e.g. %s): validation is not held out from it",
+                val_dir,
+                len(common),
+                "identities" if id_sampling else "videos",
+                where,
+                common[0],
+            )
+    problem = None
+    if not val:
+        problem = (
+            f"No videos in {val_dir}: {_describe_contents(val_dir)}. Add validation videos, "
+            "or remove the folder to hold out training identities (videos) for validation"
+        )
+    return FOMMSplits(train, val, test, f"the {val_dir.name}/ folder", problem)
+
+
+def hold_out(
+    items: list[VideoItem], by_identity: bool, count: int | None, seed: int, where: Path
+) -> tuple[list[VideoItem], list[VideoItem], str | None]:
+    """Hold ``count`` whole identities (or videos) of ``items`` out for validation.
+
+    The rule: the sorted identities (video names) are shuffled by
+    ``numpy.random.default_rng([seed, 1])`` (a stream of its own, apart from the random test
+    split's) and the first ``count`` go to validation. Every video of a held-out identity
+    leaves training, so validation identities are never trained on.
+
+    Returns:
+        The videos kept for training, the held-out ones, and why nothing was held out
+        (None when validation is not empty).
+    """
+    key_name, option = ("identity", "val_identities") if by_identity else ("name", "val_videos")
+    unit = "identities" if by_identity else "videos"
+    keys = sorted({getattr(item, key_name) for item in items})
+    count = 0 if count is None else int(count)
+    if count < 1:
+        problem = (
+            f"{option}={count} holds no training {unit} out for validation (of the "
+            f"{len(keys)} in {where}); set data.{option} to 1 or more, add a val/ folder, "
+            "or train without validation (trainer.limit_val_batches=0)"
+        )
+        return items, [], problem
+    if count >= len(keys):
+        fix = (
+            f"set data.{option} to at most {len(keys) - 1}, or add a val/ folder"
+            if len(keys) > 1
+            else f"add training {unit}, or a val/ folder"
+        )
+        problem = (
+            f"{option}={count} would hold out all {len(keys)} training {unit} of {where} for "
+            f"validation and leave none to train on; {fix}"
+        )
+        return items, [], problem
+    order = np.random.default_rng([seed, 1]).permutation(len(keys))
+    held_keys = {keys[i] for i in order[:count]}
+    held = [item for item in items if getattr(item, key_name) in held_keys]
+    kept = [item for item in items if getattr(item, key_name) not in held_keys]
+    return kept, held, None
 
 
 def random_split(

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
+from datamodules.training.precision import bf16_is_fast
+
 _PNET_STRIDE = 2
 _PNET_CELL = 12
 
@@ -62,20 +64,6 @@ def _load_networks(device: torch.device) -> tuple[torch.nn.Module, ...]:
     return tuple(
         net().to(device).eval().to(memory_format=torch.channels_last) for net in (PNet, RNet, ONet)
     )
-
-
-def bf16_is_fast(device: torch.device) -> bool:
-    """Tell whether bfloat16 autocast speeds convolutions up on ``device``.
-
-    Why: on CPUs with AMX tiles (Sapphire Rapids and later) bf16 convolutions run
-    several times faster than fp32; elsewhere they are emulated and slower.
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-        return bool(probe and probe())
-    return False
 
 
 def _square(boxes: torch.Tensor) -> torch.Tensor:

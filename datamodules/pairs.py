@@ -23,15 +23,16 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.fomm_augment import FOMMAugmentation
-from datamodules.fomm_layout import VideoItem, discover_splits, group_by_identity
+from datamodules.fomm_layout import FOMMSplits, VideoItem, discover_splits, group_by_identity
 from datamodules.frame_sources import UnreadableVideoError, VideoMeta
 from datamodules.metadata_cache import MetadataCache
+from datamodules.plain import plain_container
 from datamodules.skipped import collate_with_skipped, warn_skip
-from datamodules.video_io import open_video
+from datamodules.training.global_batch import announce_batch_sizes, split_global_batch, world_size
+from datamodules.video_io import open_video, sample_indices
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,6 @@ def sample_rng() -> np.random.Generator:
     state would be copied identically into every forked worker.
     """
     return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
-
-
-def evenly_spaced(total: int, count: int | None) -> list[int]:
-    """``count`` indices spread evenly over ``range(total)``, first and last included.
-
-    All of them when ``count`` is None, negative, or not smaller than ``total``.
-    """
-    if count is None or count < 0 or count >= total:
-        return list(range(total))
-    return np.unique(np.linspace(0, total - 1, count).round().astype(int)).tolist()
 
 
 class _VideoFrames:
@@ -214,31 +205,31 @@ class FOMMVideoDataset(Dataset):
         return {"video": video, "name": name, "skipped": []}
 
 
-def _plain(value: Any) -> Any:
-    """Hydra passes nested config nodes; the datasets want plain lists and dicts."""
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
-
-
 class FOMMDataModule(pl.LightningDataModule):
     """The FOMM datasets (taichi, vox, mgif, bair, nemo, fashion, or your own) as a DataModule.
 
     Args:
-        root_dir: the dataset folder (``train/`` and ``test/``, or the videos directly).
+        root_dir: the dataset folder (``train/`` and ``test/``, optionally ``val/``, or the
+            videos directly).
         frame_shape: ``[H, W, C]`` of the frames (official ``dataset_params.frame_shape``).
         id_sampling: walk identities (``ID#rest`` names) instead of videos in an epoch.
         augmentation_params: official ``augmentation_params`` (see :class:`FOMMAugmentation`).
         num_repeats: passes over the training identities (videos) per epoch.
-        batch_size: training pairs per batch and process (the official value is the total
-            over its DataParallel GPUs: divide by the GPU count under DDP).
+        batch_size: training pairs per step over all processes, the global batch (the
+            official recipes' value, the total over their DataParallel GPUs); each of the
+            trainer's processes loads ``batch_size / world_size`` of them, and a size the
+            processes cannot share evenly is refused at setup.
         num_workers: DataLoader worker processes.
         pin_memory: page-locked batches for faster GPU copies; None: when CUDA is available.
         persistent_workers: keep workers alive between epochs (when ``num_workers > 0``).
-        test_fraction: share held out by the random split when there is no ``train/``/``test/``.
-        split_seed: seed of that random split.
-        val_videos: test videos used for validation (spread evenly over the sorted list);
-            None or a negative number uses them all.
+        test_fraction: share held out for test by the random split when there is no
+            ``train/``/``test/``.
+        split_seed: seed of that random split and of the validation hold-out.
+        val_identities: with ``id_sampling`` and no ``val/`` folder, whole identities held out
+            of the training videos for validation (never the test videos).
+        val_videos: the same without ``id_sampling``: videos held out of training.
+        val_max_videos: validate on at most this many validation videos (evenly spaced over
+            the sorted list), so validation stays cheap; None: all of them.
         val_max_frames: frames per validation video (evenly spaced), so validation stays cheap.
         test_max_frames: frames per test video; None reads whole videos.
         resize_frames: resize frames of another size instead of skipping those videos.
@@ -260,7 +251,9 @@ class FOMMDataModule(pl.LightningDataModule):
         persistent_workers: bool = True,
         test_fraction: float = 0.2,
         split_seed: int = 0,
-        val_videos: int | None = 8,
+        val_identities: int = 8,
+        val_videos: int = 8,
+        val_max_videos: int | None = None,
         val_max_frames: int | None = 64,
         test_max_frames: int | None = None,
         resize_frames: bool = False,
@@ -270,36 +263,72 @@ class FOMMDataModule(pl.LightningDataModule):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.root_dir = os.fspath(root_dir)
-        self.frame_shape = tuple(int(v) for v in _plain(frame_shape))
+        self.frame_shape = tuple(int(v) for v in plain_container(frame_shape))
         if len(self.frame_shape) not in (2, 3) or min(self.frame_shape[:2]) < 1:
             raise ValueError(f"frame_shape={list(self.frame_shape)} must be [H, W] or [H, W, C]")
-        self.augmentation_params = _plain(augmentation_params) or {}
+        if val_max_videos is not None and val_max_videos < 1:
+            raise ValueError(
+                f"val_max_videos={val_max_videos} must be at least 1, or null to validate on "
+                "every validation video"
+            )
+        self.augmentation_params = plain_container(augmentation_params) or {}
         self.augmentation = FOMMAugmentation(**self.augmentation_params)
         self.train_set: FOMMPairDataset | None = None
         self.val_set: FOMMVideoDataset | None = None
         self.test_set: FOMMVideoDataset | None = None
+        self.splits: FOMMSplits | None = None
+        self.batch_size_per_process: int | None = None
 
-    def _videos(self) -> tuple[list[VideoItem], list[VideoMeta], list[VideoItem], list[VideoMeta]]:
+    def _splits(self) -> FOMMSplits:
         hp = self.hparams
-        train, test = discover_splits(
-            self.root_dir, hp.id_sampling, hp.test_fraction, hp.split_seed
+        return discover_splits(
+            self.root_dir,
+            id_sampling=hp.id_sampling,
+            test_fraction=hp.test_fraction,
+            seed=hp.split_seed,
+            val_identities=hp.val_identities,
+            val_videos=hp.val_videos,
         )
-        cache = MetadataCache(self.root_dir, hp.metadata_cache)
-        metas = cache.probe_all(
-            [item.path for item in train + test], self.frame_shape[:2], hp.probe_workers
+
+    def _probe(self, splits: FOMMSplits) -> list[VideoMeta]:
+        items = splits.train + splits.val + splits.test
+        cache = MetadataCache(self.root_dir, self.hparams.metadata_cache)
+        return cache.probe_all(
+            [item.path for item in items], self.frame_shape[:2], self.hparams.probe_workers
         )
-        return train, metas[: len(train)], test, metas[len(train) :]
 
     def prepare_data(self) -> None:
         """Check the layout and probe every video once (rank 0), filling the metadata cache."""
-        self._videos()
+        self._probe(self._splits())
+
+    def _validation_runs(self) -> bool:
+        """False only when an attached Trainer is told to skip validation."""
+        trainer = self.trainer
+        return trainer is None or trainer.limit_val_batches != 0
 
     def setup(self, stage: str | None = None) -> None:
-        """Build the datasets from the layout and the (cached) metadata."""
+        """Build the datasets from the layout and the (cached) metadata.
+
+        Raises:
+            ValueError: the training set is smaller than a batch, or the validation set is
+                empty while validation would run (the message names the numbers and the fix).
+        """
         hp = self.hparams
-        train, train_metas, test, test_metas = self._videos()
+        self.batch_size_per_process = split_global_batch(
+            "batch_size", hp.batch_size, world_size(self)
+        )
+        announce_batch_sizes(self, {"batch_size": (hp.batch_size, self.batch_size_per_process)})
+        splits = self._splits()
+        metas = self._probe(splits)
+        sizes = [len(splits.train), len(splits.val), len(splits.test)]
+        train_metas, val_metas, test_metas = (
+            metas[: sizes[0]],
+            metas[sizes[0] : sizes[0] + sizes[1]],
+            metas[sizes[0] + sizes[1] :],
+        )
+        self.splits = splits
         self.train_set = FOMMPairDataset(
-            train,
+            splits.train,
             train_metas,
             self.frame_shape,
             id_sampling=hp.id_sampling,
@@ -307,36 +336,39 @@ class FOMMDataModule(pl.LightningDataModule):
             augmentation=self.augmentation,
             resize_frames=hp.resize_frames,
         )
-        if stage in (None, "fit") and len(self.train_set) < hp.batch_size:
+        fitting = stage in (None, "fit")
+        if fitting and len(self.train_set) < hp.batch_size:
             raise ValueError(
                 f"{self.root_dir}: the training set gives {len(self.train_set)} samples an epoch "
                 f"({len(self.train_set.groups)} {'identities' if hp.id_sampling else 'videos'} x "
-                f"num_repeats={hp.num_repeats}), fewer than batch_size={hp.batch_size}; "
+                f"num_repeats={hp.num_repeats}), fewer than the global batch_size={hp.batch_size}; "
                 "raise num_repeats or lower batch_size"
             )
-        val_index = evenly_spaced(len(test), hp.val_videos)
+        if (fitting or stage == "validate") and splits.val_problem and self._validation_runs():
+            raise ValueError(f"The validation set is empty: {splits.val_problem}")
+        val_index = sample_indices(len(splits.val), hp.val_max_videos)
         self.val_set = FOMMVideoDataset(
-            [test[i] for i in val_index],
-            [test_metas[i] for i in val_index],
+            [splits.val[i] for i in val_index],
+            [val_metas[i] for i in val_index],
             self.frame_shape,
             max_frames=hp.val_max_frames,
             resize_frames=hp.resize_frames,
         )
         self.test_set = FOMMVideoDataset(
-            test,
+            splits.test,
             test_metas,
             self.frame_shape,
             max_frames=hp.test_max_frames,
             resize_frames=hp.resize_frames,
         )
-        unusable = sum(bool(meta.error) for meta in train_metas + test_metas)
+        unusable = sum(bool(meta.error) for meta in metas)
         if unusable:
             log.warning(
                 "%s: %d of %d videos are unusable and will be skipped (see the warnings as "
                 "they are met)",
                 self.root_dir,
                 unusable,
-                len(train_metas) + len(test_metas),
+                len(metas),
             )
 
     def _loader(self, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
@@ -354,7 +386,7 @@ class FOMMDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:  # noqa: D102
-        return self._loader(self.train_set, self.hparams.batch_size, train=True)
+        return self._loader(self.train_set, self.batch_size_per_process, train=True)
 
     def val_dataloader(self) -> DataLoader:  # noqa: D102
         return self._loader(self.val_set, 1, train=False)

@@ -20,6 +20,7 @@ import torch
 from timm.models._efficientnet_blocks import DepthwiseSeparableConv, InvertedResidual
 from torch import nn
 
+from datamodules.training.checkpoints import safe_load
 from fakedetect.nets import (
     EfficientNetAutoAttB4,
     EfficientNetAutoAttB4ST,
@@ -70,7 +71,7 @@ class WeightsMismatchError(ValueError):
     """A weights file does not fit the network it is loaded into."""
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | Path, trust_checkpoint: bool = False) -> dict[str, torch.Tensor]:
     """Read a state dict saved plain or inside a training checkpoint, as float32 on the CPU.
 
     Accepts a plain state dict, the official training checkpoints (``{'net':
@@ -78,14 +79,20 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     without a DataParallel ``module.`` prefix. Half-precision entries are cast
     to float32, so fp16 releases load into fp32 models.
 
+    Args:
+        path: the weights file.
+        trust_checkpoint: allow a file that needs full unpickling (it can run code);
+            the published weights do not need it.
+
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        UntrustedCheckpointError: the file needs full unpickling and is not trusted.
         WeightsMismatchError: the file holds no state dict.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Weights file {path} does not exist.")
-    content: Any = torch.load(path, map_location="cpu", weights_only=True)
+    content: Any = safe_load(path, trust_pickle=trust_checkpoint)
     for key in _WRAPPER_KEYS:
         if isinstance(content, Mapping) and isinstance(content.get(key), Mapping):
             content = content[key]
@@ -248,7 +255,9 @@ def check_state_dict(
         raise WeightsMismatchError(differences)
 
 
-def load_icpr_weights(path: str | Path, architecture: str | None = None) -> nn.Module:
+def load_icpr_weights(
+    path: str | Path, architecture: str | None = None, trust_checkpoint: bool = False
+) -> nn.Module:
     """Load the paper's published weights into our timm-based network, in eval mode.
 
     Args:
@@ -258,6 +267,7 @@ def load_icpr_weights(path: str | Path, architecture: str | None = None) -> nn.M
             ``EfficientNetB4ST``, ``EfficientNetAutoAttB4``,
             ``EfficientNetAutoAttB4ST`` or ``Xception``); None reads it from the
             entry names.
+        trust_checkpoint: see :func:`read_state_dict`.
 
     Returns:
         The network (:mod:`fakedetect.nets`) with ``features(x)``, ``forward(x)``
@@ -267,7 +277,7 @@ def load_icpr_weights(path: str | Path, architecture: str | None = None) -> nn.M
         ValueError: unknown architecture, or weights of another architecture.
         WeightsMismatchError: entries that do not match one to one.
     """
-    state_dict = read_state_dict(path)
+    state_dict = read_state_dict(path, trust_checkpoint)
     found = infer_icpr_architecture(state_dict)
     architecture = architecture or found
     if architecture not in ICPR_ARCHITECTURES:
@@ -291,7 +301,9 @@ def _instantiate_net(config: Mapping[str, Any]) -> nn.Module:
     return hydra.utils.instantiate(config, _convert_="all")
 
 
-def load_detector(path: str | Path, architecture: str | None = None) -> nn.Module:
+def load_detector(
+    path: str | Path, architecture: str | None = None, trust_checkpoint: bool = False
+) -> nn.Module:
     """Load a detector network from our Lightning checkpoint or the paper's weights, in eval mode.
 
     Args:
@@ -299,6 +311,8 @@ def load_detector(path: str | Path, architecture: str | None = None) -> nn.Modul
         architecture: for official weights, the class name (see
             :func:`load_icpr_weights`); None infers it. Ignored for our checkpoints,
             which record their network.
+        trust_checkpoint: allow a file that needs full unpickling (it can run code);
+            the published weights and the checkpoints trained here do not need it.
 
     Returns:
         The network, with ``features``, ``forward`` and, where it has one, ``attention``.
@@ -306,9 +320,9 @@ def load_detector(path: str | Path, architecture: str | None = None) -> nn.Modul
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Detector weights {path} do not exist.")
-    content = torch.load(path, map_location="cpu", weights_only=True)
+    content = safe_load(path, trust_pickle=trust_checkpoint)
     if not (isinstance(content, Mapping) and "pytorch-lightning_version" in content):
-        return load_icpr_weights(path, architecture)
+        return load_icpr_weights(path, architecture, trust_checkpoint)
     net_config = (content.get("hyper_parameters") or {}).get("net")
     if not isinstance(net_config, Mapping) or "_target_" not in net_config:
         raise WeightsMismatchError(

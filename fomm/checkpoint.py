@@ -8,26 +8,31 @@ Two checkpoint kinds are understood:
   ``hyper_parameters`` hold the same ``model_params``.
 
 Checkpoints from the internet are untrusted: they are read with
-``torch.load(weights_only=True)``, which the official files pass; a file that needs full
-unpickling (which can run code) is refused unless the caller passes ``trust_pickle=True``.
+``torch.load(weights_only=True)`` (:func:`datamodules.training.checkpoints.safe_load`), which the
+official files pass; a file that needs full unpickling (which can run code) is refused
+unless the caller passes ``trust_pickle=True`` (``trust_checkpoint=true`` on the command
+line).
 """
 
 from __future__ import annotations
 
-import collections
 import logging
-import pickle
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
 from torch import Tensor
 
-from fomm.nets.build import FOMMNetworks, build_networks, plain_container
+from datamodules.plain import plain_container
+from datamodules.training.checkpoints import safe_load
+from fomm.nets.build import FOMMNetworks, build_networks
+from fomm.tpsmm.config import is_tpsmm_model_params
+
+if TYPE_CHECKING:
+    from fomm.tpsmm.nets.build import TPSMMNetworks
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +40,6 @@ NETWORK_NAMES = ("kp_detector", "generator", "discriminator")
 OPTIMIZER_NAMES = ("optimizer_generator", "optimizer_kp_detector", "optimizer_discriminator")
 # Prefix of the networks inside FOMMLitModule's state dict.
 LIGHTNING_PREFIX = "networks."
-# Harmless classes a Lightning checkpoint of this module may hold (MultiStepLR milestones).
-_SAFE_GLOBALS = [collections.Counter]
 # Values of the official configs that our checkpoints do not record (see docs/fomm.md).
 _OFFICIAL_DEFAULTS = {
     "reconstruction_params": {"num_videos": 1000, "format": ".mp4"},
@@ -51,58 +54,6 @@ _OFFICIAL_DEFAULTS = {
     },
     "visualizer_params": {"kp_size": 5, "draw_border": True, "colormap": "gist_rainbow"},
 }
-
-
-class UntrustedCheckpointError(ValueError):
-    """The file can only be read by full unpickling, which can execute code."""
-
-
-def safe_load(path: str | Path, trust_pickle: bool = False, map_location: Any = "cpu") -> Any:
-    """``torch.load`` with ``weights_only=True`` first, and clear messages when that fails.
-
-    Args:
-        path: the checkpoint file.
-        trust_pickle: allow full unpickling for files that need it (only for files you trust).
-        map_location: passed to ``torch.load``.
-
-    Raises:
-        FileNotFoundError: no such file.
-        UntrustedCheckpointError: the file needs full unpickling and ``trust_pickle`` is False.
-        ValueError: the file is not a PyTorch checkpoint at all.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if not _looks_like_torch_file(path):
-        raise ValueError(
-            f"{path} is not a PyTorch checkpoint file (neither a torch.save zip archive nor a "
-            "pickle); pass the *.pth.tar or .ckpt file"
-        )
-    try:
-        with torch.serialization.safe_globals(_SAFE_GLOBALS):
-            return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        if "Unsupported global" not in str(error):
-            raise ValueError(f"{path} is not a readable PyTorch checkpoint ({error})") from error
-        if not trust_pickle:
-            raise UntrustedCheckpointError(
-                f"{path} holds Python objects beyond tensors and plain containers, and loading "
-                "it would run arbitrary code from the file. Official FOMM checkpoints do not "
-                "need this. If you trust the file, pass trust_pickle=True "
-                "(trust_checkpoint=true on the command line)."
-            ) from error
-        log.warning("Loading %s with full unpickling (trust_pickle=True)", path)
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except (RuntimeError, EOFError, OSError) as error:
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({error})") from error
-
-
-def _looks_like_torch_file(path: Path) -> bool:
-    """A ``torch.save`` zip archive, or a legacy pickle (protocol byte 0x80 first)."""
-    if zipfile.is_zipfile(path):
-        return True
-    with path.open("rb") as handle:
-        return handle.read(1) == b"\x80"
 
 
 def read_official_config(config_path: str | Path) -> dict[str, Any]:
@@ -205,6 +156,7 @@ def load_matching_weights(
     states: Mapping[str, Mapping[str, Tensor]],
     partial: tuple[str, ...] = ("discriminator",),
     source: str | Path = "checkpoint",
+    names: tuple[str, ...] = NETWORK_NAMES,
 ) -> LoadReport:
     """Copy checkpoint weights into ``networks``.
 
@@ -213,11 +165,14 @@ def load_matching_weights(
     and keep their own initialisation for the rest, as an adversarial config started from
     a non-adversarial checkpoint needs (its discriminator differs in ``use_kp`` and ``sn``).
 
+    ``names`` are the attributes of ``networks`` to load (FOMM's three by default; the
+    TPSMM importer passes its own).
+
     Raises:
         ValueError: a strictly loaded network does not match, naming the tensors.
     """
     report = LoadReport()
-    for name in NETWORK_NAMES:
+    for name in names:
         module = getattr(networks, name)
         state = states.get(name)
         if state is None:
@@ -245,23 +200,30 @@ def load_official_checkpoint(
     config_path: str | Path,
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
-) -> FOMMNetworks:
+) -> FOMMNetworks | TPSMMNetworks:
     """Load a published ``*-cpk.pth.tar`` with its original config, ready for inference.
 
     Args:
         checkpoint_path: e.g. ``vox-cpk.pth.tar``.
         config_path: the matching original yaml, e.g. ``config/vox-256.yaml``.
         device: where to put the networks.
-        trust_pickle: see :func:`safe_load`.
+        trust_pickle: see :func:`datamodules.training.checkpoints.safe_load`.
 
     Returns:
         :class:`fomm.nets.FOMMNetworks` in eval mode: ``.kp_detector(image)`` gives
         ``value`` (B, K, 2) and ``jacobian`` (B, K, 2, 2); ``.generator(source,
         kp_source=..., kp_driving=...)`` gives ``prediction``, ``mask``, ``occlusion_map``,
         ``deformed``, ``sparse_deformed``. A discriminator the file lacks or that differs
-        from the config stays freshly initialised (a warning says so).
+        from the config stays freshly initialised (a warning says so). A Thin-Plate-Spline
+        Motion Model config (``common_params.num_tps``) gives
+        :class:`fomm.tpsmm.nets.TPSMMNetworks` instead (see
+        :func:`fomm.tpsmm.checkpoint.load_official_tpsmm`).
     """
     config = read_official_config(config_path)
+    if is_tpsmm_model_params(config["model_params"]):
+        from fomm.tpsmm.checkpoint import load_official_tpsmm
+
+        return load_official_tpsmm(checkpoint_path, config, device, trust_pickle)
     networks = build_networks(config["model_params"])
     networks.config = plain_container(config)
     checkpoint = safe_load(checkpoint_path, trust_pickle=trust_pickle)
@@ -299,7 +261,7 @@ def load_fomm(
             it (as :func:`export_official` writes) is used. Ignored for Lightning files,
             which carry their config.
         device: where to put the networks.
-        trust_pickle: see :func:`safe_load`.
+        trust_pickle: see :func:`datamodules.training.checkpoints.safe_load`.
 
     Returns:
         :class:`fomm.nets.FOMMNetworks` in eval mode, as :func:`load_official_checkpoint`.

@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 from torch.optim.lr_scheduler import MultiStepLR
 
+from datamodules.plain import plain_container
+from datamodules.training.grad_scaler import one_scaler_update
+from datamodules.training.image_logging import log_image
 from fomm.checkpoint import load_initial_weights
 from fomm.inference import Animator
 from fomm.losses import (
@@ -25,31 +26,14 @@ from fomm.losses import (
     feature_matching_loss,
     generator_gan_loss,
 )
-from fomm.nets.build import build_networks, plain_container
+from fomm.nets.build import build_networks
 from fomm.reconstruction_scores import ReconstructionScores
+from fomm.train_params import check_train_params, make_adam
 from fomm.transforms import RandomTPSTransform
 from fomm.visualize import animation_grid
 
 log = logging.getLogger(__name__)
 
-# The official train_params entries the training step reads (the rest are trainer/data options).
-TRAIN_PARAMS_KEYS = (
-    "epoch_milestones",
-    "lr_generator",
-    "lr_discriminator",
-    "lr_kp_detector",
-    "scales",
-    "transform_params",
-    "loss_weights",
-)
-_LOSS_WEIGHT_KEYS = (
-    "generator_gan",
-    "discriminator_gan",
-    "feature_matching",
-    "perceptual",
-    "equivariance_value",
-    "equivariance_jacobian",
-)
 # Keys of the perceptual VGG, left out of our checkpoints (fixed, and rebuilt from config).
 _VGG_PREFIX = "perceptual.vgg."
 
@@ -125,7 +109,7 @@ class FOMMLitModule(pl.LightningModule):
         perceptual_network = plain_container(perceptual_network or {})
         self.save_hyperparameters()
         self.automatic_optimization = False
-        _check_train_params(train_params)
+        check_train_params(train_params)
         if monitor_mode not in ("min", "max"):
             raise ValueError(f"monitor_mode must be 'min' or 'max', got {monitor_mode!r}")
 
@@ -245,16 +229,19 @@ class FOMMLitModule(pl.LightningModule):
         opt_generator.zero_grad()
         opt_kp_detector.zero_grad()
         self.manual_backward(total)
-        opt_generator.step()
-        if not self.kp_frozen:
-            self._uncounted_step(opt_kp_detector)
+        # Under 16-mixed every optimizer steps through the gradient scaler at the scale
+        # its loss was scaled by; the scale is updated once, after the last step.
+        with one_scaler_update(self._trainer):
+            opt_generator.step()
+            if not self.kp_frozen:
+                self._uncounted_step(opt_kp_detector)
 
-        if self.use_gan:
-            disc_losses = self.discriminator_losses(generated)
-            opt_discriminator.zero_grad()
-            self.manual_backward(disc_losses["discriminator_gan"])
-            self._uncounted_step(opt_discriminator)
-            losses.update(disc_losses)
+            if self.use_gan:
+                disc_losses = self.discriminator_losses(generated)
+                opt_discriminator.zero_grad()
+                self.manual_backward(disc_losses["discriminator_gan"])
+                self._uncounted_step(opt_discriminator)
+                losses.update(disc_losses)
 
         batch_size = source.shape[0]
         metrics = {f"train/loss_{name}": value.detach() for name, value in losses.items()}
@@ -379,32 +366,14 @@ class FOMMLitModule(pl.LightningModule):
         self._log_scores("test")
 
     # ------------------------------------------------------------------- logging
-    @rank_zero_only
     def log_image(self, tag: str, image: Tensor) -> None:
         """Send a (3, H, W) image in [0, 1] to every logger; PNG files for those without images.
 
         wandb and TensorBoard get it directly; for the others (CSV) it is written to
-        ``<run dir>/images/<tag>_step<N>.png``.
+        ``<run dir>/images/<tag>_step<N>.png``
+        (:func:`~datamodules.training.image_logging.log_image`).
         """
-        if self.trainer is None or not self.loggers:
-            return
-        step = int(self.global_step)
-        needs_file = False
-        for logger in self.loggers:
-            kind = type(logger).__name__
-            if kind == "WandbLogger":
-                pixels = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-                logger.log_image(key=tag, images=[pixels], step=step)
-            elif kind == "TensorBoardLogger":
-                logger.experiment.add_image(tag, image, step)
-            else:
-                needs_file = True
-        if needs_file:
-            from torchvision.utils import save_image
-
-            directory = Path(self.trainer.default_root_dir) / "images"
-            directory.mkdir(parents=True, exist_ok=True)
-            save_image(image, directory / f"{tag.replace('/', '_')}_step{step:07d}.png")
+        log_image(self.trainer if self._trainer is not None else None, tag, image, self.global_step)
 
     # --------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -441,32 +410,3 @@ class FOMMLitModule(pl.LightningModule):
             if key in hparams and isinstance(hparams[key], (int, float, str, bool, list)):
                 meta[key] = hparams[key]
         return meta
-
-
-def make_adam(
-    network: torch.nn.Module, lr: float, train_params: dict[str, Any]
-) -> torch.optim.Adam:
-    """Adam with the original's betas (0.5, 0.999), fused into one kernel where possible.
-
-    The fused implementation is the same update (to float rounding) in a few kernels
-    instead of a dozen per tensor: about 3x faster on the CPU for FOMM's 60M parameters.
-    """
-    parameters = list(network.parameters())
-    betas = tuple(train_params.get("adam_betas", (0.5, 0.999)))
-    devices = {p.device.type for p in parameters}
-    fused = len(devices) == 1 and devices <= {"cpu", "cuda"}
-    return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=fused or None)
-
-
-def _check_train_params(train_params: dict[str, Any]) -> None:
-    missing = [k for k in TRAIN_PARAMS_KEYS if k not in train_params]
-    if missing:
-        raise ValueError(
-            f"model.train_params lacks {missing}; see conf/model/fomm.yaml for the full set"
-        )
-    weights = train_params["loss_weights"]
-    missing = [k for k in _LOSS_WEIGHT_KEYS if k not in weights]
-    if missing:
-        raise ValueError(f"model.train_params.loss_weights lacks {missing}")
-    if "sigma_affine" not in train_params["transform_params"]:
-        raise ValueError("model.train_params.transform_params needs sigma_affine")

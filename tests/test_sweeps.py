@@ -22,7 +22,7 @@ TINY_FOMM = [
     "callbacks.rich_progress_bar=null",
     "data.num_workers=0",
     "data.num_repeats=1",
-    "data.val_videos=1",
+    "data.val_max_videos=1",
     "data.val_max_frames=4",
     "data.test_max_frames=4",
 ]

@@ -1,7 +1,5 @@
 """Every config group composes, and the documented command lines resolve to what they promise."""
 
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +55,12 @@ def test_debug_modes_turn_off_loggers_and_workers(make_cfg):
     assert cfg.data.num_workers == 0
 
 
+def test_debug_modes_keep_the_trainers_accelerator_on_one_device(make_cfg):
+    gpu = make_cfg(["trainer=gpu", "debug=fast_dev_run"]).trainer
+    assert (gpu.accelerator, gpu.devices) == ("gpu", 1)
+    assert make_cfg(["debug=limit"]).trainer.accelerator == "cpu"
+
+
 def test_precision_and_strategy_are_overridable(make_cfg):
     cfg = make_cfg(["trainer=ddp_cpu", "trainer.precision=bf16-mixed"])
     assert cfg.trainer.strategy == "ddp_spawn_find_unused_parameters_true"
@@ -71,21 +75,3 @@ def test_wandb_goes_offline_without_credentials(make_cfg, monkeypatch, tmp_path)
     assert make_cfg([]).logger.wandb.offline is True
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     assert make_cfg([]).logger.wandb.offline is False
-
-
-def test_resolve_ckpt_path(make_cfg, tmp_path):
-    from train import resolve_ckpt_path
-
-    cfg = make_cfg([])
-    assert resolve_ckpt_path(None, cfg) is None
-    with pytest.raises(FileNotFoundError, match="ckpt_path=last found no last.ckpt"):
-        resolve_ckpt_path("last", cfg)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        resolve_ckpt_path(str(tmp_path / "nope.ckpt"), cfg)
-    older = Path(cfg.paths.log_dir) / "train" / "runs" / "a" / "checkpoints" / "last.ckpt"
-    newer = Path(cfg.paths.log_dir) / "train" / "runs" / "b" / "checkpoints" / "last.ckpt"
-    for age, path in ((200, older), (100, newer)):
-        path.parent.mkdir(parents=True)
-        path.write_bytes(b"")
-        os.utime(path, (time.time() - age, time.time() - age))
-    assert resolve_ckpt_path("last", cfg) == str(newer)

@@ -36,6 +36,21 @@ class StepRecorder(pl.Callback):
         self.path.write_text(json.dumps(self.record))
 
 
+class ScriptedValidation(pl.Callback):
+    """Replaces a validation metric by scripted values, one per validation (tests only).
+
+    Runs before the checkpoint callbacks (Lightning orders those last), so they rank by it.
+    """
+
+    def __init__(self, metric: str, values: list[float]) -> None:
+        self.metric = metric
+        self.values = list(values)
+
+    def on_validation_end(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            trainer.callback_metrics[self.metric] = torch.tensor(self.values.pop(0))
+
+
 @pytest.fixture(scope="module")
 def embedded_root(tmp_path_factory):
     """Generate the embedded dataset once for this module's runs."""
@@ -112,6 +127,37 @@ def test_resume_from_last_continues_at_the_same_step(make_cfg, embedded_root, tm
     assert second["start_step"] == 4
     assert second["end_step"] == 8
     assert second["batches"] == first["batches"]
+    # What the second run resumed, and who trained its checkpoints, is written down.
+    run = json.loads((Path(cfg2.paths.output_dir) / "run.json").read_text())
+    assert run["resumed_from"] == str(last) and run["model"] == "fomm_tiny"
+    saved = torch.load(Path(cfg2.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["run_identity"]["module"] == "fomm.module.FOMMLitModule"
+
+
+def test_sweepers_get_the_best_validation_not_the_last(make_cfg, embedded_root):
+    """val/l1 goes 0.5, 0.2, 0.3, 0.4: train() returns 0.2, the score of the kept checkpoint."""
+    cfg = make_cfg(
+        [
+            *TINY_RUN,
+            f"paths.data_dir={embedded_root}",
+            "trainer.max_epochs=4",
+            "trainer.limit_train_batches=1",
+            "trainer.limit_val_batches=1",
+            "trainer.num_sanity_val_steps=0",
+            "test=false",
+            "+callbacks.scripted._target_=test_train_runs.ScriptedValidation",
+            "+callbacks.scripted.metric=val/l1",
+            "+callbacks.scripted.values=[0.5,0.2,0.3,0.4]",
+        ]
+    )
+    assert cfg.optimized_metric == "val/l1"
+    assert train.train(cfg) == pytest.approx(0.2)
+    output = Path(cfg.paths.output_dir)
+    assert json.loads((output / "metrics.json").read_text())["val/l1"] == pytest.approx(0.4)
+    record = json.loads((output / "checkpoints.json").read_text())
+    assert record["monitor"] == "val/l1" and record["best_model_score"] == pytest.approx(0.2)
+    assert record["best_model_path"].startswith("checkpoints/best-epoch001-")
+    assert record["last_model_path"] == "checkpoints/last.ckpt"
 
 
 def test_train_false_tests_the_named_checkpoint(make_cfg, embedded_root):

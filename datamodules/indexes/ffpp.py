@@ -17,8 +17,14 @@ and says so, unless ``split=seeded`` asks explicitly for a seeded 72/14/14 split
 pairs (the paper's own code drew a seed-41 permutation of the originals; its exact draw
 depends on their file ordering and cannot be reproduced, so seeded is not "the paper's").
 
+Identities: each YouTube original is taken as its own person (``identity`` = its id, a
+fake's ``source_identity`` = the id of the original whose face it shows); a fake whose two
+originals the split files put in different splits is left out (with a warning), so no
+person crosses splits.
+
 DeepFakeDetection (actors) is not covered by the official split; when asked for, its
-videos are split by actor with the seed (72/14/14), actors linked by a fake kept together.
+actors are split with the seed (72/14/14) as whole people, and a fake of two actors of
+different splits is left out (with a warning).
 """
 
 from __future__ import annotations
@@ -28,16 +34,21 @@ import logging
 import os
 from pathlib import Path
 
+import hydra
 import pandas as pd
+from omegaconf import DictConfig
 
+from datamodules.command_errors import exit_on_user_error
 from datamodules.indexes.common import (
     DatasetLayoutError,
     finish_index,
     group_split,
+    identity_split,
+    log_left_out,
     require_dir,
-    run_cli,
     video_files,
     video_id,
+    write_index,
 )
 
 log = logging.getLogger(__name__)
@@ -95,7 +106,14 @@ def _youtube_rows(root: Path, compression: str, methods: list[str]) -> pd.DataFr
     if not originals:
         raise DatasetLayoutError(f"No .mp4 originals in {original_dir}. {_LAYOUT_HINT}")
     rows = [
-        {"video": video_id(p, root), "path": p, "label": 0, "method": "youtube", "key": stem}
+        {
+            "video": video_id(p, root),
+            "path": p,
+            "label": 0,
+            "method": "youtube",
+            "key": stem,
+            "identity": stem,
+        }
         for stem, p in originals.items()
     ]
     for method in methods:
@@ -115,6 +133,7 @@ def _youtube_rows(root: Path, compression: str, methods: list[str]) -> pd.DataFr
                     "label": 1,
                     "method": method,
                     "original": video_id(originals[target], root),
+                    "identity": target,
                     "source_identity": source,
                     "key": target,
                     "partner": source,
@@ -141,7 +160,7 @@ def _actor_rows(root: Path, compression: str) -> pd.DataFrame:
             "path": p,
             "label": 0,
             "method": "actors",
-            "key": stem.split("__")[0],
+            "identity": f"actors/{stem.split('__')[0]}",
         }
         for stem, p in originals.items()
     ]
@@ -160,9 +179,8 @@ def _actor_rows(root: Path, compression: str) -> pd.DataFrame:
                 "label": 1,
                 "method": "DeepFakeDetection",
                 "original": video_id(original, root),
-                "source_identity": source,
-                "key": target,
-                "partner": source,
+                "identity": f"actors/{target}",
+                "source_identity": f"actors/{source}",
             }
         )
     return pd.DataFrame(rows)
@@ -196,6 +214,7 @@ def ffpp_index(
         split: ``official`` (needs the JSON files) or ``seeded`` (a seeded 72/14/14
             split of the linked originals, for when the official files are unavailable).
         seed: seed of the ``seeded`` split and of the DeepFakeDetection actor split.
+            Both keep every original, and every person a fake shows, in one split.
 
     Returns:
         The video index (``method`` is ``youtube``/``actors`` for originals).
@@ -231,6 +250,15 @@ def ffpp_index(
             )
         official = read_official_splits(folder)
         youtube["split"] = youtube["key"].map(official)
+        partner_split = youtube["partner"].map(official) if "partner" in youtube else None
+        if partner_split is not None:
+            crossing = partner_split.notna() & partner_split.ne(youtube["split"])
+            log_left_out(
+                "ffpp",
+                youtube[crossing],
+                "fakes whose two originals the split files put in different splits",
+            )
+            youtube = youtube[~crossing]
         outside = youtube[youtube["split"].isna()]
         if len(outside):
             log.warning(
@@ -245,12 +273,25 @@ def ffpp_index(
     parts = [youtube]
     if "DeepFakeDetection" in chosen:
         actors = _actor_rows(root, compression)
-        actors["split"] = _seeded(actors, seed)
-        parts.append(actors)
+        people = [actors.get("source_identity", pd.Series("", index=actors.index)).fillna("")]
+        actors["split"] = identity_split(actors["identity"], people, SEEDED_FRACTIONS, seed)
+        log_left_out(
+            "ffpp DeepFakeDetection",
+            actors[actors["split"].isna()],
+            "fakes of two actors the seeded split put in different splits",
+        )
+        parts.append(actors.dropna(subset=["split"]))
     rows = pd.concat(parts, ignore_index=True).drop(columns=["key", "partner"], errors="ignore")
     rows["path"] = rows["path"].astype(str)
     return finish_index(rows, f"ffpp_{compression}")
 
 
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="index/ffpp")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    """``python -m datamodules.indexes.ffpp root=DIR output=FILE.csv [option=value ...]``."""
+    write_index(ffpp_index, cfg)
+
+
 if __name__ == "__main__":
-    run_cli(ffpp_index)
+    main()

@@ -5,9 +5,15 @@ The labels CSV (default ``ROOT/labels.csv``) has one row per video:
 - ``path`` (or ``file``), relative to ROOT, or ``video`` (the path without extension);
 - ``label``: 0/1, or ``real``/``fake`` in any case (1 = fake);
 - optional ``split`` (``train``/``val``/``test``); when absent for all rows, a seeded split
-  by original is drawn (a fake goes with the real video it was made from);
+  by person is drawn (a fake goes with the real video it was made from);
 - optional ``original``: the real video a fake was made from, as its path, file name or id;
+- optional ``identity`` (the person a video shows; a fake without one takes its
+  original's) and ``source_identity`` (the person whose face a fake puts there): then the
+  seeded split keeps every person in one split, leaving out (with a warning) a fake whose
+  two people fell in different splits; without them each original is its own person;
 - any other column (``method``, ``dataset`` ...) is kept.
+
+A given ``split`` column is checked: an original or a person in two splits is refused.
 """
 
 from __future__ import annotations
@@ -16,14 +22,17 @@ import logging
 import os
 from pathlib import Path
 
+import hydra
 import pandas as pd
+from omegaconf import DictConfig
 
+from datamodules.command_errors import exit_on_user_error
 from datamodules.indexes.common import (
     DatasetLayoutError,
     finish_index,
-    group_split,
-    originals_crossing_splits,
-    run_cli,
+    identity_split,
+    log_left_out,
+    write_index,
 )
 from datamodules.video_io import VIDEO_EXTENSIONS
 
@@ -63,14 +72,15 @@ def folder_index(
     Args:
         root: the folder of videos (paths in the CSV are relative to it).
         labels_csv: the labels CSV (default ``ROOT/labels.csv``).
-        val_fraction: share of the original groups for validation when no split is given.
+        val_fraction: share of the people (originals) for validation when no split is given.
         test_fraction: share for testing when no split is given.
         seed: seed of that split.
 
     Raises:
         DatasetLayoutError: the root or the labels CSV is missing.
         FileNotFoundError: a listed video is not on disk.
-        ValueError: a missing column, an unknown label or split.
+        ValueError: a missing column, an unknown label or split, or a given split that puts
+            an original or a person in two splits.
     """
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
@@ -106,32 +116,48 @@ def folder_index(
     index["original"] = [
         by_name.get(o, Path(o).with_suffix("").as_posix()) if o else "" for o in originals
     ]
+    for column in ("identity", "source_identity"):
+        index[column] = index[column].fillna("").astype(str).str.strip() if column in index else ""
+    # A fake without an identity shows its original's person.
+    identity_of = dict(zip(index["video"], index["identity"], strict=True))
+    inherited = index["original"].map(identity_of).fillna("")
+    index["identity"] = index["identity"].where(index["identity"] != "", inherited)
     given = index["split"].str.strip() if "split" in index else pd.Series("", index=index.index)
     if (given == "").all():
+        # One person per original and its fakes: the original's identity, else a fake's,
+        # else the original itself.
         family = index["original"].where(index["original"] != "", index["video"])
+        named = index.assign(family=family).sort_values("label", kind="stable")
+        named = named[named["identity"] != ""].groupby("family")["identity"].first()
+        person = pd.Series([named.get(key, f"original:{key}") for key in family], index=index.index)
         fractions = {
             "train": 1 - val_fraction - test_fraction,
             "val": val_fraction,
             "test": test_fraction,
         }
-        index["split"] = group_split(family, fractions, seed)
+        index["split"] = identity_split(person, [index["source_identity"]], fractions, seed)
+        log_left_out(
+            "folder",
+            index[index["split"].isna()],
+            "fakes whose two people (identity, source_identity) fell in different splits",
+        )
+        index = index.dropna(subset=["split"])
     elif (given == "").any():
         raise ValueError(
             f"{labels_csv}: some rows have a split and others do not; fill them all or none."
         )
     else:
         index["split"] = given
-        crossing = originals_crossing_splits(index)
-        if crossing:
-            log.warning(
-                "%s: %d originals have videos in several splits (e.g. %s): their fakes leak "
-                "between splits.",
-                labels_csv,
-                len(crossing),
-                crossing[0],
-            )
-    return finish_index(index, "folder", check_crossing=False)
+    hint = f"Fix the split column of {labels_csv}, or empty it for a seeded split by person."
+    return finish_index(index, "folder", hint=hint)
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="index/folder")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    """``python -m datamodules.indexes.folder root=DIR output=FILE.csv [option=value ...]``."""
+    write_index(folder_index, cfg)
 
 
 if __name__ == "__main__":
-    run_cli(folder_index)
+    main()

@@ -12,23 +12,16 @@ import hydra
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 from torch import nn
 
+from datamodules.plain import plain_container
 from datamodules.video_keys import video_key
 from fakedetect.metrics import DetectionScores
 from fakedetect.tables import write_test_tables
 from fakedetect.weights import load_detector, transfer_weights
 
 log = logging.getLogger(__name__)
-
-
-def plain_config(value: Any) -> Any:
-    """OmegaConf nodes to plain containers, so checkpoints load with ``weights_only=True``."""
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
 
 
 def at_lr_floor(optimizer: torch.optim.Optimizer, scheduler: Any) -> bool:
@@ -56,6 +49,8 @@ class DetectorModuleBase(pl.LightningModule):
             ``.pth``; a binary detector initialises a siamese one's extractor.
         init_architecture: the official architecture name of ``init_from``
             (null infers it).
+        trust_checkpoint: allow an ``init_from`` file that needs full unpickling (it can
+            run code); the paper's weights and our checkpoints do not need it.
     """
 
     def __init__(
@@ -65,11 +60,14 @@ class DetectorModuleBase(pl.LightningModule):
         monitor_mode: str = "min",
         init_from: str | None = None,
         init_architecture: str | None = None,
+        trust_checkpoint: bool = False,
     ) -> None:
         super().__init__()
         if monitor_mode not in ("min", "max"):
             raise ValueError(f"monitor_mode={monitor_mode!r} must be 'min' or 'max'.")
-        self.net = net if isinstance(net, nn.Module) else hydra.utils.instantiate(plain_config(net))
+        self.net = (
+            net if isinstance(net, nn.Module) else hydra.utils.instantiate(plain_container(net))
+        )
         self.val_scores = DetectionScores()
         self.test_scores = DetectionScores()
         self._video_names: dict[int, str] = {}
@@ -82,7 +80,7 @@ class DetectorModuleBase(pl.LightningModule):
             ignore=["net"] if isinstance(net, nn.Module) else None, frame=frame, logger=False
         )
         for name, value in list(self.hparams.items()):
-            self.hparams[name] = plain_config(value)
+            self.hparams[name] = plain_container(value)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Face logits ``(B,)``."""
@@ -93,7 +91,8 @@ class DetectorModuleBase(pl.LightningModule):
         if self._initialised:
             return
         path, architecture = self.hparams.init_from, self.hparams.init_architecture
-        what = transfer_weights(load_detector(path, architecture), self.net)
+        trusted = self.hparams.trust_checkpoint
+        what = transfer_weights(load_detector(path, architecture, trusted), self.net)
         rank_zero_info(f"Initialised {what} from {path}")
         self._initialised = True
 

@@ -33,6 +33,7 @@ class BinaryDetectorModule(DetectorModuleBase):
         monitor_mode: see :class:`DetectorModuleBase`.
         init_from: see :class:`DetectorModuleBase`.
         init_architecture: see :class:`DetectorModuleBase`.
+        trust_checkpoint: see :class:`DetectorModuleBase`.
     """
 
     def __init__(
@@ -47,8 +48,9 @@ class BinaryDetectorModule(DetectorModuleBase):
         monitor_mode: str = "min",
         init_from: str | None = None,
         init_architecture: str | None = None,
+        trust_checkpoint: bool = False,
     ) -> None:
-        super().__init__(net, monitor, monitor_mode, init_from, init_architecture)
+        super().__init__(net, monitor, monitor_mode, init_from, init_architecture, trust_checkpoint)
         self._save_plain_hyperparameters(net)
         self.train_auc = BinaryAUROC()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fakedetect.module.base import DetectorModuleBase, plain_config
+from datamodules.plain import plain_container
+from fakedetect.module.base import DetectorModuleBase
 from fakedetect.nets import LogitEnsemble
 from fakedetect.weights import load_detector
 
@@ -19,6 +20,8 @@ class EnsembleDetectorModule(DetectorModuleBase):
             (null infers it).
         monitor: kept for the config contract; an ensemble is not trained.
         monitor_mode: likewise.
+        trust_checkpoint: allow member files that need full unpickling (they can run
+            code); the paper's weights and our checkpoints do not need it.
     """
 
     def __init__(
@@ -26,14 +29,18 @@ class EnsembleDetectorModule(DetectorModuleBase):
         members: Sequence[Mapping[str, Any]],
         monitor: str = "val/loss",
         monitor_mode: str = "min",
+        trust_checkpoint: bool = False,
     ) -> None:
-        members = plain_config(members)
+        members = plain_container(members)
         if not members or any("path" not in member for member in members):
             raise ValueError(
                 "model.members must list the detectors, each with a path: "
                 "[{path: a.ckpt}, {path: b.pth, architecture: EfficientNetAutoAttB4}]"
             )
-        nets = [load_detector(member["path"], member.get("architecture")) for member in members]
+        nets = [
+            load_detector(member["path"], member.get("architecture"), trust_checkpoint)
+            for member in members
+        ]
         super().__init__(LogitEnsemble(nets), monitor, monitor_mode)
         self.save_hyperparameters(logger=False)
 

@@ -55,6 +55,7 @@ class SiameseDetectorModule(DetectorModuleBase):
         monitor_mode: see :class:`DetectorModuleBase`.
         init_from: see :class:`DetectorModuleBase`.
         init_architecture: see :class:`DetectorModuleBase`.
+        trust_checkpoint: see :class:`DetectorModuleBase`.
     """
 
     def __init__(
@@ -76,8 +77,9 @@ class SiameseDetectorModule(DetectorModuleBase):
         monitor_mode: str = "min",
         init_from: str | None = None,
         init_architecture: str | None = None,
+        trust_checkpoint: bool = False,
     ) -> None:
-        super().__init__(net, monitor, monitor_mode, init_from, init_architecture)
+        super().__init__(net, monitor, monitor_mode, init_from, init_architecture, trust_checkpoint)
         if not isinstance(self.net, SiameseTuned):
             raise TypeError(
                 f"SiameseDetectorModule needs a SiameseTuned network (e.g. "

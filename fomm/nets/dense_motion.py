@@ -7,7 +7,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fomm.nets.blocks import AntiAliasInterpolation2d, Hourglass
-from fomm.nets.geometry import full_precision, inverse_2x2, kp2gaussian, make_coordinate_grid, warp
+from fomm.nets.geometry import (
+    full_precision,
+    inverse_2x2,
+    kp2gaussian,
+    make_coordinate_grid,
+    warp_by_each,
+)
 
 
 class DenseMotionNetwork(nn.Module):
@@ -104,15 +110,7 @@ class DenseMotionNetwork(nn.Module):
 
     def create_deformed_source_image(self, source_image: Tensor, sparse_motions: Tensor) -> Tensor:
         """The source warped by each candidate motion (Eq. 7): (B, K+1, C, H, W)."""
-        batch, channels, height, width = source_image.shape
-        num_motions = sparse_motions.shape[1]
-        repeated = source_image.unsqueeze(1).expand(batch, num_motions, channels, height, width)
-        deformed = warp(
-            repeated.reshape(batch * num_motions, channels, height, width),
-            sparse_motions.reshape(batch * num_motions, height, width, 2),
-            self.align_corners,
-        )
-        return deformed.view(batch, num_motions, channels, height, width)
+        return warp_by_each(source_image, sparse_motions, self.align_corners)
 
     def forward(
         self, source_image: Tensor, kp_driving: dict, kp_source: dict, downscaled: bool = False

@@ -110,3 +110,25 @@ def warp(
             align_corners=align_corners,
         )
     return out.to(image.dtype)
+
+
+def warp_by_each(image: Tensor, grids: Tensor, align_corners: bool = True) -> Tensor:
+    """Warp each image by each of its N sampling grids (the source under every candidate motion).
+
+    Args:
+        image: (B, C, H, W).
+        grids: (B, N, H, W, 2) sampling positions (x, y) in [-1, 1].
+        align_corners: the ``grid_sample`` convention.
+
+    Returns:
+        (B, N, C, H, W).
+    """
+    batch, channels, height, width = image.shape
+    num_grids = grids.shape[1]
+    repeated = image.unsqueeze(1).expand(batch, num_grids, channels, height, width)
+    warped = warp(
+        repeated.reshape(batch * num_grids, channels, height, width),
+        grids.reshape(batch * num_grids, height, width, 2),
+        align_corners,
+    )
+    return warped.view(batch, num_grids, channels, height, width)

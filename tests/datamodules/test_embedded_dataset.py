@@ -20,6 +20,8 @@ SMALL = EmbeddedSpec(
     test_identities=1,
     train_videos_per_identity=2,
     test_videos_per_identity=1,
+    val_identities=1,
+    val_videos_per_identity=1,
     num_frames=8,
     size=32,
 )
@@ -34,11 +36,13 @@ def test_layout_is_a_fomm_dataset(small_root):
     train = sorted(p.name for p in (small_root / "train").iterdir())
     test = sorted(p.name for p in (small_root / "test").iterdir())
     assert train == ["id0000#00.mp4", "id0000#01.mp4", "id0001#00.mp4", "id0001#01.mp4"]
+    val = sorted(p.name for p in (small_root / "val").iterdir())
     assert test == ["id0002#00.mp4"]  # an identity never seen in training
+    assert val == ["id0003#00.mp4"]  # numbered after the test people: train and test unchanged
     meta = probe_video(small_root / "test" / "id0002#00.mp4")
     assert (meta.num_frames, meta.height, meta.width, meta.fps) == (8, 32, 32, 25.0)
     manifest = json.loads((small_root / "manifest.json").read_text())
-    assert manifest["spec"]["size"] == 32 and len(manifest["files"]) == 5
+    assert manifest["spec"]["size"] == 32 and len(manifest["files"]) == 6
 
 
 def test_second_use_finds_the_cache(small_root, monkeypatch):
@@ -118,6 +122,8 @@ def test_embedded_datamodule_serves_batches(tmp_path):
         test_identities=1,
         train_videos_per_identity=2,
         test_videos_per_identity=1,
+        val_identities=1,
+        val_videos_per_identity=1,
         num_frames=8,
         id_sampling=True,
         num_repeats=2,
@@ -131,4 +137,5 @@ def test_embedded_datamodule_serves_batches(tmp_path):
     assert batch["source"].shape == batch["driving"].shape == (2, 3, 32, 32)
     assert batch["skipped"] == []
     (val,) = list(module.val_dataloader())
-    assert val["video"].shape == (1, 8, 3, 32, 32) and val["name"] == ["id0002#00"]
+    assert val["video"].shape == (1, 8, 3, 32, 32) and val["name"] == ["id0003#00"]
+    assert [item.name for item in module.test_set.videos.items] == ["id0002#00"]

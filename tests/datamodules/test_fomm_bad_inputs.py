@@ -77,7 +77,8 @@ BAD_VIDEOS = {
 
 
 def dataset_with(root, make_bad, bad_name):
-    """One good video and one bad one, in train/ and in test/."""
+    """One good video and one bad one, in train/ and in test/; one good one in val/."""
+    write_frame_folder(root / "val" / "held_out", index_frames(5, SIZE))
     for split in ("train", "test"):
         write_frame_folder(root / split / "good", index_frames(5, SIZE))
         culprit = make_bad(root / split / bad_name)
@@ -135,7 +136,8 @@ def test_only_bad_videos_stop_with_a_clear_error(tmp_path):
         (root / split).mkdir(parents=True)
         text_named_mp4(root / split / "a.mp4")
         text_named_mp4(root / split / "b.mp4")
-    module = FOMMDataModule(str(root), frame_shape=[SIZE, SIZE, 3], batch_size=1, num_workers=0)
+    module = FOMMDataModule(str(root), frame_shape=[SIZE, SIZE, 3], batch_size=1, num_workers=0,
+                            val_videos=1)  # fmt: skip
     module.setup("fit")
     with pytest.raises(RuntimeError, match="videos in a row were unreadable"):
         module.train_set[0]

@@ -33,7 +33,7 @@ def corner_is_left(image: torch.Tensor) -> bool:
 
 @pytest.fixture
 def mixed_dataset(tmp_path):
-    """train/ and test/ with every storage kind and ID#name identities."""
+    """train/, val/ and test/ with every storage kind and ID#name identities."""
     root = tmp_path / "mixed"
     frames = index_frames(10, SIZE)
     write_frame_folder(root / "train" / "alice#folder", frames)
@@ -43,6 +43,7 @@ def mixed_dataset(tmp_path):
     write_mp4(root / "train" / "carol#a.mp4", pattern_frames(12, SIZE, SIZE), gop=4)
     write_mp4(root / "train" / "carol#b.mov", pattern_frames(12, SIZE, SIZE), gop=4)
     (root / "train" / "README.txt").write_text("not a video")
+    write_frame_folder(root / "val" / "frank#v", index_frames(7, SIZE))
     write_frame_folder(root / "test" / "dave#x", index_frames(9, SIZE))
     write_strip(root / "test" / "erin#y.png", index_frames(5, SIZE))
     return root
@@ -125,14 +126,15 @@ def test_random_split_is_seeded_and_keeps_identities_together(tmp_path):
     for person in range(10):
         for clip in range(2):
             write_frame_folder(root / f"p{person}#c{clip}", index_frames(2, 8))
-    train, test = discover_splits(root, id_sampling=True, test_fraction=0.2, seed=0)
-    assert len(test) == 4 and len(train) == 16
-    assert not {i.identity for i in train} & {i.identity for i in test}
-    assert discover_splits(root, id_sampling=True, seed=0) == (train, test)
-    other_seeds = [discover_splits(root, id_sampling=True, seed=s)[1] for s in range(1, 6)]
-    assert any(split != test for split in other_seeds)
-    by_video = discover_splits(root, id_sampling=False, test_fraction=0.2, seed=0)
-    assert len(by_video[1]) == 4 and len(by_video[0]) == 16
+    splits = discover_splits(root, id_sampling=True, test_fraction=0.2, seed=0, val_identities=1)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (14, 2, 4)
+    people = [{i.identity for i in part} for part in (splits.train, splits.val, splits.test)]
+    assert not people[0] & people[1] and not people[0] & people[2] and not people[1] & people[2]
+    assert discover_splits(root, id_sampling=True, seed=0, val_identities=1) == splits
+    other_seeds = [discover_splits(root, id_sampling=True, seed=s).test for s in range(1, 6)]
+    assert any(split != splits.test for split in other_seeds)
+    by_video = discover_splits(root, id_sampling=False, test_fraction=0.2, seed=0, val_videos=3)
+    assert (len(by_video.train), len(by_video.val), len(by_video.test)) == (13, 3, 4)
 
 
 def test_source_frame_never_after_driving_and_all_frames_drawn(tmp_path):
@@ -194,7 +196,7 @@ def test_mgif_resize_and_crop_keep_the_frame_shape(tmp_path):
 
 
 def test_train_batches_and_whole_test_videos(mixed_dataset):
-    module = make_module(mixed_dataset, batch_size=4, num_repeats=3, val_videos=1, val_max_frames=4)
+    module = make_module(mixed_dataset, batch_size=4, num_repeats=3, val_max_frames=4)
     module.prepare_data()
     module.setup("fit")
     batches = list(module.train_dataloader())
@@ -204,8 +206,8 @@ def test_train_batches_and_whole_test_videos(mixed_dataset):
     assert len(batch["name"]) == 4 and batch["skipped"] == []
 
     (val,) = list(module.val_dataloader())
-    assert val["video"].shape == (1, 4, 3, SIZE, SIZE) and val["name"] == ["dave#x"]
-    assert [frame_index(f) for f in val["video"][0]] == [0, 3, 5, 8]  # first to last
+    assert val["video"].shape == (1, 4, 3, SIZE, SIZE) and val["name"] == ["frank#v"]
+    assert [frame_index(f) for f in val["video"][0]] == [0, 2, 4, 6]  # first to last
 
     module.setup("test")
     tests = list(module.test_dataloader())
@@ -218,10 +220,12 @@ def test_train_batches_and_whole_test_videos(mixed_dataset):
 def test_resize_frames_accepts_other_sizes(tmp_path):
     write_mp4(tmp_path / "d" / "train" / "big.mp4", pattern_frames(6, 32, 48), gop=3)
     write_mp4(tmp_path / "d" / "test" / "big.mp4", pattern_frames(6, 32, 48), gop=3)
+    write_mp4(tmp_path / "d" / "val" / "held.mp4", pattern_frames(4, 32, 48), gop=3)
     module = make_module(tmp_path / "d", batch_size=1, resize_frames=True)
     module.setup("fit")
     sample = module.train_set[0]
     assert sample["source"].shape == (3, SIZE, SIZE) and sample["skipped"] == []
+    assert module.val_set[0]["video"].shape == (4, 3, SIZE, SIZE)
     assert module.test_set[0]["video"].shape == (6, 3, SIZE, SIZE)
 
 

@@ -1,54 +1,57 @@
 import pytest
+from index_layouts import write_celebdf
 
 from datamodules.indexes.celebdf import celebdf_index
-from datamodules.indexes.common import DatasetLayoutError, originals_crossing_splits
-
-TEST_LIST = [
-    "1 Celeb-real/id0_0000.mp4",
-    "1 YouTube-real/00001.mp4",
-    "0 Celeb-synthesis/id0_id1_0000.mp4",
-]
+from datamodules.indexes.common import (
+    DatasetLayoutError,
+    identities_crossing_splits,
+    originals_crossing_splits,
+)
 
 
 @pytest.fixture
 def celebdf_root(tmp_path):
-    root = tmp_path / "celebdf"
-    names = {
-        "Celeb-real": [],
-        "YouTube-real": [f"{n:05d}" for n in range(6)],
-        "Celeb-synthesis": [],
-    }
-    for identity in range(8):
-        for clip in range(2):
-            names["Celeb-real"].append(f"id{identity}_{clip:04d}")
-            names["Celeb-synthesis"].append(f"id{identity}_id{(identity + 1) % 8}_{clip:04d}")
-    for folder, stems in names.items():
-        (root / folder).mkdir(parents=True)
-        for stem in stems:
-            (root / folder / f"{stem}.mp4").write_bytes(b"")
-    (root / "List_of_testing_videos.txt").write_text("\n".join(TEST_LIST) + "\n")
-    return root
+    return write_celebdf(tmp_path / "celebdf")
 
 
-def test_test_list_labels_are_converted_and_identities_kept_apart(celebdf_root):
-    index = celebdf_index(celebdf_root, val_fraction=0.25, seed=1)
-    assert len(index) == 16 + 6 + 16
+def test_people_are_split_whole_and_fakes_across_splits_left_out(celebdf_root, caplog):
+    index = celebdf_index(celebdf_root, val_fraction=0.25, test_fraction=0.25, seed=1)
     by_video = index.set_index("video")
+    assert by_video.loc["Celeb-real/id0_0000", "label"] == 0  # the list's 1 = real
+    assert by_video.loc["YouTube-real/00003", "identity"] == "youtube/00003"
+    assert set(index["split"]) == {"train", "val", "test"}
+    assert originals_crossing_splits(index) == [] and identities_crossing_splits(index) == []
+    reals = index[index["label"] == 0].groupby("identity")["split"].first()
+    assert len(index[index["label"] == 0]) == 16 + 6  # every real video is kept
+    # a fake id<k>_id<k+1> is kept exactly when both people share a split
+    expected = {
+        f"Celeb-synthesis/id{k}_id{(k + 1) % 8}_{clip:04d}"
+        for k in range(8)
+        for clip in range(2)
+        if reals[f"id{k}"] == reals[f"id{(k + 1) % 8}"]
+    }
+    assert set(index.loc[index["label"] == 1, "video"]) == expected
+    assert f"{16 - len(expected)} videos left out" in caplog.text
+    fake = by_video.loc[sorted(expected)[0]]
+    assert fake["original"].startswith("Celeb-real/") and fake["source_identity"].startswith("id")
+
+
+def test_the_official_test_list_on_request(celebdf_root, caplog):
+    index = celebdf_index(celebdf_root, split="official", val_fraction=0.25, seed=1)
     test = index[index["split"] == "test"]
     assert sorted(test["video"]) == [
         "Celeb-real/id0_0000",
         "Celeb-synthesis/id0_id1_0000",
         "YouTube-real/00001",
     ]
-    assert by_video.loc["Celeb-real/id0_0000", "label"] == 0
-    assert by_video.loc["Celeb-synthesis/id0_id1_0000", "label"] == 1
-    fake = by_video.loc["Celeb-synthesis/id3_id4_0001"]
-    assert fake["original"] == "Celeb-real/id3_0001" and fake["source_identity"] == "id4"
+    assert index.set_index("video").loc["Celeb-synthesis/id0_id1_0000", "label"] == 1
     rest = index[index["split"] != "test"]
     assert set(rest["split"]) == {"train", "val"}
-    assert originals_crossing_splits(rest) == []
-    identity = rest["video"].str.extract(r"Celeb-(?:real|synthesis)/(id\d+)_")[0].dropna()
-    assert (rest.loc[identity.index].groupby(identity)["split"].nunique() == 1).all()
+    assert originals_crossing_splits(rest) == [] and identities_crossing_splits(rest) == []
+    # the protocol's own leak (id0 is in the list and outside it) is reported, not hidden
+    assert "identities have videos in several splits" in caplog.text
+    with pytest.raises(ValueError, match="split must be one of identities, official"):
+        celebdf_index(celebdf_root, split="paper")
 
 
 def test_a_list_disagreeing_with_the_folders_is_refused(celebdf_root):

@@ -1,28 +1,8 @@
-import json
-
 import pytest
+from index_layouts import write_dfdc_part as write_part
 
 from datamodules.indexes.common import DatasetLayoutError, originals_crossing_splits
 from datamodules.indexes.dfdc import dfdc_index, parse_parts
-
-
-def write_part(root, number, originals=2, fakes_per_original=2, missing=()):
-    folder = root / f"dfdc_train_part_{number}"
-    folder.mkdir(parents=True)
-    metadata = {}
-    for o in range(originals):
-        real = f"r{number:02d}x{o}.mp4"
-        metadata[real] = {"label": "REAL", "split": "train", "original": None}
-        for f in range(fakes_per_original):
-            metadata[f"f{number:02d}x{o}x{f}.mp4"] = {
-                "label": "FAKE",
-                "split": "train",
-                "original": real,
-            }
-    for name in metadata:
-        if name not in missing:
-            (folder / name).write_bytes(b"")
-    (folder / "metadata.json").write_text(json.dumps(metadata))
 
 
 @pytest.fixture

@@ -2,38 +2,22 @@ import json
 
 import pandas as pd
 import pytest
+from index_layouts import FFPP_PAIRS, touch, write_ffpp
 
-from datamodules.indexes.common import DatasetLayoutError, originals_crossing_splits
+from datamodules.indexes.common import (
+    DatasetLayoutError,
+    identities_crossing_splits,
+    originals_crossing_splits,
+)
 from datamodules.indexes.ffpp import PAPER_METHODS, ffpp_index
 
-PAIRS = {
-    "train": [["000", "001"], ["002", "003"], ["004", "005"]],
-    "val": [["006", "007"]],
-    "test": [["008", "009"]],
-}
-
-
-def touch(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
+PAIRS = FFPP_PAIRS
 
 
 @pytest.fixture
 def ffpp_root(tmp_path):
-    root = tmp_path / "ffpp"
-    for compression in ("c23", "c40"):
-        for number in range(10):
-            touch(root / f"original_sequences/youtube/{compression}/videos/{number:03d}.mp4")
-        for method in (*PAPER_METHODS, "FaceShifter"):
-            for pairs in PAIRS.values():
-                for a, b in pairs:
-                    for target, source in ((a, b), (b, a)):
-                        folder = root / f"manipulated_sequences/{method}/{compression}/videos"
-                        touch(folder / f"{target}_{source}.mp4")
+    root = write_ffpp(tmp_path / "ffpp")
     touch(root / "manipulated_sequences/Deepfakes/c23/masks/videos/000_001.mp4")  # ignored
-    (root / "splits").mkdir()
-    for split, pairs in PAIRS.items():
-        (root / "splits" / f"{split}.json").write_text(json.dumps(pairs))
     return root
 
 
@@ -48,7 +32,7 @@ def test_official_split_labels_and_counts(ffpp_root):
     assert original["source_identity"] == "007" and original["method"] == "Deepfakes"
     real = index.set_index("video").loc["original_sequences/youtube/c23/videos/009"]
     assert real["label"] == 0 and real["original"] == "" and real["split"] == "test"
-    assert originals_crossing_splits(index) == []
+    assert originals_crossing_splits(index) == [] and identities_crossing_splits(index) == []
     assert all(p.startswith(str(ffpp_root)) for p in index["path"])
     assert set(index["dataset"]) == {"ffpp_c23"}
 
@@ -82,19 +66,37 @@ def test_missing_official_splits_are_an_error_unless_seeded_is_asked(ffpp_root):
     pd.testing.assert_frame_equal(index, ffpp_index(ffpp_root, split="seeded", seed=3))
 
 
-def test_deepfakedetection_is_split_by_actor(ffpp_root):
-    for actor in ("01", "02", "03", "04"):
+def test_deepfakedetection_is_split_by_actor(ffpp_root, caplog):
+    actors = [f"{number:02d}" for number in range(1, 9)]
+    for actor in actors:
         touch(ffpp_root / f"original_sequences/actors/c23/videos/{actor}__walk.mp4")
-    for target, source in (("01", "02"), ("02", "01"), ("03", "04")):
+    fakes = [(a, b) for a in actors for b in actors if a != b]  # every actor linked to all
+    for target, source in fakes:
         touch(
             ffpp_root
             / f"manipulated_sequences/DeepFakeDetection/c23/videos/{target}_{source}__walk__ABC.mp4"
         )
     index = ffpp_index(ffpp_root, methods=["Deepfakes", "DeepFakeDetection"])
-    dfd = index[index["method"] == "DeepFakeDetection"].set_index("video")
+    dfd = index[index["method"].isin(["actors", "DeepFakeDetection"])].set_index("video")
     fake = dfd.loc["manipulated_sequences/DeepFakeDetection/c23/videos/01_02__walk__ABC"]
     assert fake["original"] == "original_sequences/actors/c23/videos/01__walk"
-    assert originals_crossing_splits(index) == []
+    assert fake["identity"] == "actors/01" and fake["source_identity"] == "actors/02"
+    assert originals_crossing_splits(index) == [] and identities_crossing_splits(index) == []
+    # the actors are spread over the three splits, not chained into one by the fakes
+    assert set(dfd["split"]) == {"train", "val", "test"}
+    split_of = dfd[dfd["method"] == "actors"].set_index("identity")["split"]
+    kept = {(v.split("/")[-1][:2], v.split("/")[-1][3:5]) for v in dfd.index if "__ABC" in v}
+    assert kept == {(a, b) for a, b in fakes if split_of[f"actors/{a}"] == split_of[f"actors/{b}"]}
+    assert f"{len(fakes) - len(kept)} videos left out" in caplog.text
+
+
+def test_a_fake_across_the_official_splits_is_left_out(ffpp_root, caplog):
+    folder = ffpp_root / "manipulated_sequences/Deepfakes/c23/videos"
+    touch(folder / "000_008.mp4")  # 000 is in train, 008 in test
+    index = ffpp_index(ffpp_root)
+    assert "manipulated_sequences/Deepfakes/c23/videos/000_008" not in set(index["video"])
+    assert "1 videos left out" in caplog.text and "000_008" in caplog.text
+    assert identities_crossing_splits(index) == []
 
 
 def test_wrong_layouts_get_clear_errors(tmp_path, ffpp_root):

@@ -5,7 +5,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from datamodules.indexes.common import DatasetLayoutError, originals_crossing_splits
+from datamodules.indexes.common import (
+    DatasetLayoutError,
+    identities_crossing_splits,
+    originals_crossing_splits,
+)
 from datamodules.indexes.folder import folder_index
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,6 +82,41 @@ def test_given_splits_and_video_ids_without_paths(folder):
     }
 
 
+def test_people_stay_in_one_split_and_given_splits_that_leak_are_refused(folder, caplog):
+    (folder / "e.mp4").write_bytes(b"")
+    people = {"a.mp4": "ann", "b.mp4": "ann", "sub/c.mov": "cid", "d.mp4": "dee", "e.mp4": "eve"}
+    fakes = {"a_fake.mp4": ("a.mp4", "cid"), "b_fake.mp4": ("b.mp4", ""),
+             "sub/c_fake.mp4": ("sub/c.mov", "ann")}  # fmt: skip
+    write_labels(
+        folder,
+        {
+            "path": [*people, *fakes],
+            "label": [0] * len(people) + [1] * len(fakes),
+            "identity": [*people.values(), "", "", ""],  # a fake takes its original's person
+            "source_identity": [""] * len(people) + [donor for _, donor in fakes.values()],
+            "original": [""] * len(people) + [original for original, _ in fakes.values()],
+        },
+    )
+    outcomes = set()
+    for seed in range(8):
+        index = folder_index(folder, val_fraction=0.3, test_fraction=0.3, seed=seed)
+        assert identities_crossing_splits(index) == [] and originals_crossing_splits(index) == []
+        split = index.set_index("video")["split"]
+        assert split["a"] == split["b"] == split["b_fake"]  # ann's videos together
+        assert index.set_index("video").loc["b_fake", "identity"] == "ann"
+        crossing = split["a"] != split["sub/c"]  # ann and cid apart: their fakes go
+        assert ("a_fake" in split) != crossing and ("sub/c_fake" in split) != crossing
+        outcomes.add(crossing)
+    assert outcomes == {True, False} and "videos left out" in caplog.text
+    write_labels(
+        folder,
+        {"path": ["a.mp4", "a_fake.mp4"], "label": [0, 1], "original": ["", "a.mp4"],
+         "split": ["train", "test"]},
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="1 originals have videos in several splits.*Fix the"):
+        folder_index(folder)
+
+
 def test_bad_label_files(folder, tmp_path):
     with pytest.raises(DatasetLayoutError, match="does not exist"):
         folder_index(tmp_path / "nowhere")
@@ -110,3 +149,12 @@ def test_command_line_writes_the_csv(folder, tmp_path):
     written = pd.read_csv(output, keep_default_na=False)
     assert written.columns[:5].tolist() == ["video", "path", "label", "original", "split"]
     assert len(written) == 2 and written["split"].nunique() == 1
+
+
+def test_an_index_without_an_original_column_has_no_crossing_originals():
+    """A user's CSV may leave out ``original``: each video is then its own family."""
+    index = pd.DataFrame(
+        {"video": ["a", "b", "a"], "label": [0, 1, 0], "split": ["train", "test", "val"]}
+    )
+    assert originals_crossing_splits(index) == ["a"]
+    assert originals_crossing_splits(index.iloc[:2]) == []

@@ -2,8 +2,11 @@ import numpy as np
 import pytest
 import timm
 import torch
+from pipeline_checkpoints import PickledNote, write_pickled_checkpoint
 
+from datamodules.training.checkpoints import UntrustedCheckpointError
 from fakedetect import load_detector, load_icpr_weights
+from fakedetect.module import BinaryDetectorModule, EnsembleDetectorModule
 from fakedetect.nets import EfficientNetB4, EfficientNetB4ST, Xception
 from fakedetect.weights import (
     WeightsMismatchError,
@@ -177,3 +180,32 @@ def test_detect_transfer_weights_across_binary_and_siamese():
     assert transfer_weights(siamese, other) == "the source's feature extractor"
     with pytest.raises(WeightsMismatchError, match="do not fit"):
         transfer_weights(timm.create_model("test_resnet", num_classes=0), binary)
+
+
+def test_detect_loaders_refuse_pickled_files_unless_trusted(tmp_path):
+    """Every detector loader reads weights only, and unpickles only when told to trust."""
+    ours = write_pickled_checkpoint(tmp_path / "pickled.ckpt", attention=False)
+    official = tmp_path / "pickled_official.pth"
+    torch.save(
+        {"net": _official_xception(Xception(pretrained=False)), "opt": PickledNote("")}, official
+    )
+    tiny = {"_target_": "fakedetect.nets.EfficientNetB4", "backbone": "test_efficientnet"}
+    adam = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+    loaders = {
+        "load_detector": lambda trust: load_detector(ours, trust_checkpoint=trust),
+        "read_state_dict": lambda trust: read_state_dict(official, trust_checkpoint=trust),
+        "load_icpr_weights": lambda trust: load_icpr_weights(official, trust_checkpoint=trust),
+        "ensemble": lambda trust: EnsembleDetectorModule(
+            [{"path": str(ours)}], trust_checkpoint=trust
+        ),
+        "init_from": lambda trust: BinaryDetectorModule(
+            tiny | {"pretrained": False}, adam, init_from=str(ours), trust_checkpoint=trust
+        ).setup("fit"),
+    }
+    for name, load in loaders.items():
+        with pytest.raises(UntrustedCheckpointError) as refused:
+            load(False)
+        message = str(refused.value)
+        assert "pickled" in message and "trust_checkpoint=true" in message, name
+        load(True)  # the same file, trusted
+    assert load_detector(ours, trust_checkpoint=True).backbone is not None

@@ -7,16 +7,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from pipeline_checkpoints import write_tiny_checkpoint
+from pipeline_checkpoints import write_pickled_checkpoint, write_tiny_checkpoint
 from pipeline_media import write_face_video
 
+from datamodules.extraction.crops import CropSettings
 from datamodules.face_detection import MTCNNDetector
 from datamodules.video_io import read_frames
 from fakedetect.predict import run_prediction
 from fakedetect.scoring import VideoScorer, checkpoint_specs, video_score
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = dict(frames_per_video=3, size=64, precision="fp32", device="cpu")
+SETTINGS = dict(crop=CropSettings(frames_per_video=3, size=64), precision="fp32", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +120,24 @@ def test_checkpoint_option_forms(tmp_path):
         VideoScorer.from_checkpoints(tmp_path / "missing.ckpt")
     with pytest.raises(ValueError, match="precision"):
         VideoScorer([], precision="fp8")
+
+
+def test_predict_refuses_pickled_weights_unless_trusted(media, tmp_path):
+    """``trust_checkpoint=true`` is the only way to a file that needs full unpickling."""
+    videos, _, _ = media
+    pickled = write_pickled_checkpoint(tmp_path / "pickled.ckpt")
+    command = [
+        sys.executable, "-m", "fakedetect.predict", f"videos={videos / 'talk.mp4'}",
+        f"output={tmp_path / 'out'}", f"checkpoint={pickled}", "detector=haar",
+        f"paths.log_dir={tmp_path / 'logs'}", "progress=false", "workers=0",
+    ]  # fmt: skip
+    refused = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2, refused.stderr
+    assert f"error: {pickled} holds Python objects" in refused.stderr
+    assert "trust_checkpoint=true" in refused.stderr
+    assert not (tmp_path / "out" / "videos.csv").exists()
+    scorer = VideoScorer.from_checkpoints(pickled, trust_checkpoint=True, **SETTINGS)
+    assert scorer.model_names == ["pickled"]
 
 
 @pytest.mark.slow

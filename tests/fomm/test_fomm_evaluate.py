@@ -149,6 +149,7 @@ def test_evaluate_the_test_split_of_a_data_config(model_files, tmp_path):
             "data.test_identities=2",
             "data.train_videos_per_identity=1",
             "data.test_videos_per_identity=1",
+            "data.val_identities=0",  # evaluation reads test only: no val/ to generate
             "data.num_frames=5",
             "data.num_workers=0",
             "data.probe_workers=1",

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import fomm
-from fomm.checkpoint import UntrustedCheckpointError, load_fomm
+from datamodules.training.checkpoints import UntrustedCheckpointError
+from fomm.checkpoint import load_fomm
 from fomm.inference import animate, normalize_kp
 
 pytestmark = pytest.mark.reference
@@ -118,7 +119,7 @@ def test_pickled_objects_need_explicit_trust(vox_small, tmp_path):
     checkpoint["extra"] = _Payload()
     path = tmp_path / "pickled.pth.tar"
     torch.save(checkpoint, path)
-    with pytest.raises(UntrustedCheckpointError, match="trust_pickle=True"):
+    with pytest.raises(UntrustedCheckpointError, match="trust_checkpoint=true"):
         fomm.load_official_checkpoint(path, folder / "config.yaml")
     networks = fomm.load_official_checkpoint(path, folder / "config.yaml", trust_pickle=True)
     assert not networks.generator.training
