@@ -18,9 +18,10 @@ SMALL_EMBEDDED = [
     "data.test_videos_per_identity=1",
     "data.num_frames=12",
     "data.num_repeats=2",
-    "data.batch_size=2",
+    "data.batch_size=4",
     "data.num_workers=0",
-    "data.val_videos=1",
+    "data.val_identities=1",
+    "data.val_videos_per_identity=1",
     "data.val_max_frames=4",
     "data.test_max_frames=6",
 ]
@@ -54,8 +55,8 @@ def test_adversarial_fomm_fits_and_tests_under_ddp_as_on_one_process(make_cfg, t
     last = Path(ddp.paths.output_dir) / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["global_step"] == 2
 
-    # One process walks the epoch in twice the steps: cut it, so validation runs as in DDP.
-    single = make_cfg([*fit, "trainer=cpu", "trainer.limit_train_batches=2"])
+    # The batch is global: one process walks the epoch in the same two steps as two.
+    single = make_cfg([*fit, "trainer=cpu"])
     train.train(single)
     assert set(ddp_metrics) == set(_metrics(single))
     for name in ("train/loss_generator_gan", "train/loss_discriminator_gan", "test/l1"):
