@@ -27,6 +27,7 @@ from fomm.losses import (
     generator_gan_loss,
 )
 from fomm.nets.build import build_networks
+from fomm.reconstruction_scores import ReconstructionScores
 from fomm.train_params import check_train_params, make_adam
 from fomm.transforms import RandomTPSTransform
 from fomm.visualize import animation_grid
@@ -137,6 +138,13 @@ class FOMMLitModule(pl.LightningModule):
         if init_from:
             report = load_initial_weights(self.networks, init_from, trust_pickle=trust_checkpoint)
             log.info("Initialised from %s: %s", init_from, report.summary())
+        # Video-level errors of validation and test (a ModuleDict moves them with the model).
+        self.scores = torch.nn.ModuleDict(
+            {
+                "val": ReconstructionScores(["l1"]),
+                "test": ReconstructionScores(["l1", "l1_no_motion", "l1_frozen_keypoints"]),
+            }
+        )
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -326,11 +334,9 @@ class FOMMLitModule(pl.LightningModule):
             for name, still in baselines.items():
                 baseline_errors[name].append((still - chunk).abs().mean(dim=(1, 2, 3)))
         l1 = torch.cat(errors).mean()
-        count = frames.shape[0]
-        self.log(f"{stage}/l1", l1, on_epoch=True, batch_size=count, sync_dist=True)
-        for name, values in baseline_errors.items():
-            value = torch.cat(values).mean()
-            self.log(f"test/l1_{name}", value, on_epoch=True, batch_size=count, sync_dist=True)
+        means = {"l1": l1}
+        means.update({f"l1_{name}": torch.cat(v).mean() for name, v in baseline_errors.items()})
+        self.scores[stage].update(batch["name"][0], frames.shape[0], means)
         if batch_idx == 0 and self.hparams.log_images_every_n_steps:
             chunk, out = first
             grid = animation_grid(
@@ -339,11 +345,25 @@ class FOMMLitModule(pl.LightningModule):
             self.log_image(f"{stage}/reconstruction", grid)
         return l1
 
+    def _log_scores(self, stage: str) -> None:
+        """Log the epoch's errors, each video counted once over all processes."""
+        scores = self.scores[stage]
+        values = scores.compute()
+        scores.reset()
+        # Already gathered across processes: sync_dist only averages equal values.
+        self.log_dict({f"{stage}/{name}": value for name, value in values.items()}, sync_dist=True)
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:  # noqa: D102
         return self._reconstruction_l1(batch, "val", batch_idx)
 
+    def on_validation_epoch_end(self) -> None:  # noqa: D102
+        self._log_scores("val")
+
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:  # noqa: D102
         return self._reconstruction_l1(batch, "test", batch_idx)
+
+    def on_test_epoch_end(self) -> None:  # noqa: D102
+        self._log_scores("test")
 
     # ------------------------------------------------------------------- logging
     def log_image(self, tag: str, image: Tensor) -> None:

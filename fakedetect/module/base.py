@@ -16,7 +16,8 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 from torch import nn
 
 from datamodules.plain import plain_container
-from fakedetect.metrics import DetectionScores, video_key
+from datamodules.video_keys import video_key
+from fakedetect.metrics import DetectionScores
 from fakedetect.tables import write_test_tables
 from fakedetect.weights import load_detector, transfer_weights
 

@@ -170,6 +170,27 @@ def test_adversarial_config_starts_from_a_non_adversarial_checkpoint(tmp_path):
         FOMMLitModule(**{**kwargs, "init_from": str(path)})
 
 
+def test_each_loss_term_scales_with_its_own_weight():
+    """The same networks, batch and random warp under other weights: each term follows its own."""
+    source, driving = Pairs()[0]["source"][None], Pairs()[1]["driving"][None]
+    terms = {}
+    for value_weight, jacobian_weight in ((1.0, 1.0), (3.0, 0.5)):
+        weights = {"equivariance_value": value_weight, "equivariance_jacobian": jacobian_weight}
+        torch.manual_seed(0)
+        module = FOMMLitModule(**tiny_kwargs(loss_weights=weights))
+        torch.manual_seed(1)
+        with torch.no_grad():
+            losses, _ = module.generator_losses(source, driving)
+        terms[value_weight] = {name: loss.item() for name, loss in losses.items()}
+    unit, scaled = terms[1.0], terms[3.0]
+    assert unit["equivariance_jacobian"] > 1e-4 and unit["equivariance_value"] > 1e-4
+    assert scaled["equivariance_value"] == pytest.approx(3 * unit["equivariance_value"], rel=1e-5)
+    assert scaled["equivariance_jacobian"] == pytest.approx(
+        0.5 * unit["equivariance_jacobian"], rel=1e-5
+    )
+    assert scaled["perceptual"] == pytest.approx(unit["perceptual"], rel=1e-5)
+
+
 def test_bad_train_params_are_named():
     kwargs = tiny_kwargs()
     del kwargs["train_params"]["loss_weights"]["perceptual"]
