@@ -263,7 +263,8 @@ class TPSMMLitModule(ReconstructionValidation, PortableCheckpoints, pl.Lightning
         if not networks:
             return
         scale = 1.0
-        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        plugin = getattr(self._trainer, "precision_plugin", None)
+        scaler = getattr(plugin, "scaler", None)
         if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
             scale = float(scaler.get_scale())
         for network in networks:
@@ -357,7 +358,7 @@ class TPSMMAVDLitModule(ReconstructionValidation, PortableCheckpoints, pl.Lightn
         if self.networks.bg_predictor is not None:
             self.frozen.append(self.networks.bg_predictor)
         for network in self.frozen:
-            network.requires_grad_(False)
+            network.requires_grad_(False).eval()
         if init_from:
             summary = load_tpsmm_weights(
                 self.networks, init_from, ("bg_predictor", "avd_network"), trust_checkpoint
@@ -370,7 +371,11 @@ class TPSMMAVDLitModule(ReconstructionValidation, PortableCheckpoints, pl.Lightn
             )
 
     def train(self, mode: bool = True) -> TPSMMAVDLitModule:
-        """Train mode for the AVD network only: the frozen model keeps its eval statistics."""
+        """Train mode for the AVD network only: the frozen model keeps its eval statistics.
+
+        Why also eval at construction: Lightning records each submodule's mode before
+        validation and restores it one by one afterwards, bypassing this method.
+        """
         super().train(mode)
         for network in self.frozen:
             network.eval()
