@@ -118,8 +118,22 @@ class PortableCheckpoints:
     """
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        """Extra entries for the checkpoint's top level (none by default)."""
-        return {}
+        """Record what an official export and the loaders need (``fomm_meta``).
+
+        The epochs and the data settings (``frame_shape`` tells the animation commands
+        the model's frame size) of the run.
+        """
+        meta: dict[str, Any] = {}
+        trainer = self._trainer
+        if trainer is None:
+            return {"fomm_meta": meta}
+        meta["num_epochs"] = trainer.max_epochs
+        datamodule = getattr(trainer, "datamodule", None)
+        hparams = plain_container(dict(getattr(datamodule, "hparams", {}) or {}))
+        for key in ("root_dir", "frame_shape", "id_sampling", "num_repeats", "batch_size"):
+            if key in hparams and isinstance(hparams[key], (int, float, str, bool, list)):
+                meta[key] = hparams[key]
+        return {"fomm_meta": meta}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:  # noqa: D102
         state = checkpoint["state_dict"]

@@ -281,21 +281,3 @@ class FOMMLitModule(ReconstructionValidation, PortableCheckpoints, pl.LightningM
             relative=False,
             channels_last=self.hparams.channels_last,
         )
-
-    # --------------------------------------------------------------- checkpoints
-    def checkpoint_meta(self) -> dict[str, Any]:
-        """Record what an official export needs (``fomm_meta``)."""
-        return {"fomm_meta": self._run_meta()}
-
-    def _run_meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {}
-        trainer = self._trainer
-        if trainer is None:
-            return meta
-        meta["num_epochs"] = trainer.max_epochs
-        datamodule = getattr(trainer, "datamodule", None)
-        hparams = plain_container(dict(getattr(datamodule, "hparams", {}) or {}))
-        for key in ("root_dir", "frame_shape", "id_sampling", "num_repeats", "batch_size"):
-            if key in hparams and isinstance(hparams[key], (int, float, str, bool, list)):
-                meta[key] = hparams[key]
-        return meta

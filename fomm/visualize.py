@@ -49,7 +49,7 @@ def draw_keypoints(images: Tensor, kp_value: Tensor, radius: float | None = None
     return images
 
 
-def _points(kp: dict[str, Tensor]) -> Tensor:
+def points_of(kp: dict[str, Tensor]) -> Tensor:
     """The points of FOMM keypoints (``value``) or of TPSMM control points (``fg_kp``)."""
     return kp["value"] if "value" in kp else kp["fg_kp"]
 
@@ -76,8 +76,8 @@ def animation_grid(
         return t[:count] if t.shape[0] >= count else t.expand(count, *t.shape[1:])
 
     columns = [
-        draw_keypoints(expand(source), expand(_points(kp_source))),
-        draw_keypoints(driving[:count], _points(kp_driving)[:count]),
+        draw_keypoints(expand(source), expand(points_of(kp_source))),
+        draw_keypoints(driving[:count], points_of(kp_driving)[:count]),
     ]
     if "deformed" in generated:
         columns.append(generated["deformed"][:count])

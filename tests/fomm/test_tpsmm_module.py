@@ -52,7 +52,12 @@ def test_training_steps_update_every_network_and_log_the_losses(tmp_path):
     assert metrics["train/tps_dropout_p"].dropna().iloc[-1] == pytest.approx(0.1)
     assert math.isfinite(metrics["val/l1"].dropna().iloc[-1])
     after = _parameters(module)
-    for network in ("kp_detector.", "dense_motion_network.", "inpainting_network.", "bg_predictor."):
+    for network in (
+        "kp_detector.",
+        "dense_motion_network.",
+        "inpainting_network.",
+        "bg_predictor.",
+    ):
         assert _changed(before, after, network), network
     assert not _changed(before, after, "avd_network.")  # its own stage
     assert list((tmp_path / "images").glob("train_animation_step*.png"))
@@ -109,7 +114,12 @@ def test_avd_stage_trains_the_avd_network_on_the_frozen_model(tmp_path):
     fit(avd, tmp_path, enable_checkpointing=False)
     after = _parameters(avd)
     assert _changed(loaded, after, "avd_network.")
-    for network in ("kp_detector.", "dense_motion_network.", "inpainting_network.", "bg_predictor."):
+    for network in (
+        "kp_detector.",
+        "dense_motion_network.",
+        "inpainting_network.",
+        "bg_predictor.",
+    ):
         assert not _changed(loaded, after, network), network
     # Batch-norm statistics of the frozen detector stay the trained model's.
     assert torch.equal(
