@@ -117,7 +117,7 @@ def cross_generator_markdown(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         lines += [""]
         lines += [
             f"- trained on {row['trained_on']}, tested on {row['tested_on']}: video AUC "
-            f"{row['auc_drop']:+.3f} below its own test"
+            f"{row['auc_drop']:.3f} below its own test"
             if row["auc_drop"] >= 0
             else f"- trained on {row['trained_on']}, tested on {row['tested_on']}: video AUC "
             f"{-row['auc_drop']:.3f} above its own test"
