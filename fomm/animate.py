@@ -18,6 +18,10 @@ animates forward from that frame and backward to the start and stitches the two;
 output frame depends only on its own driving frame and the best frame, so one pass in
 frame order with the best frame as the reference gives exactly the stitched result, and
 that is what runs here (:class:`fomm.inference.Animator`), batch by batch.
+
+The same command animates with a Thin-Plate-Spline Motion Model checkpoint (official or
+trained here): ``mode=relative|standard|avd`` names the motion for both models
+(:mod:`fomm.animators`; FOMM's ``relative=false`` is ``mode=standard``).
 """
 
 from __future__ import annotations
@@ -39,9 +43,9 @@ from datamodules.command_errors import InputError, exit_on_input_error
 from datamodules.devices import resolve_device
 from datamodules.face_detection import FaceDetector, MTCNNDetector
 from datamodules.video_writer import VideoWriter
+from fomm.animators import make_animator, resolve_mode
 from fomm.crop import check_crop_options, crop_image
 from fomm.driving import load_driving_frames, search_best_frame
-from fomm.inference import Animator
 from fomm.media import (
     FIT_MODES,
     autocast_dtype,
@@ -52,6 +56,7 @@ from fomm.media import (
     to_tensor,
     warn_if_not_square,
 )
+from fomm.visualize import points_of
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,7 @@ def animate_files(
     relative: bool = True,
     adapt_scale: bool = True,
     relative_jacobian: bool = True,
+    mode: str | None = None,
     find_best_frame: bool = False,
     best_frame: int | None = None,
     fit: str = "center_crop",
@@ -135,6 +141,8 @@ def animate_files(
         relative: transfer keypoint displacements (else absolute driving keypoints).
         adapt_scale: scale the motion by the keypoint-hull size ratio.
         relative_jacobian: transfer the Jacobians' change (with ``relative``).
+        mode: ``relative``, ``standard`` or ``avd`` (TPSMM's AVD network) for either
+            model; None follows ``relative`` (see :mod:`fomm.animators`).
         find_best_frame: measure motion from the driving frame posed most like the source.
         best_frame: use this driving frame as the reference instead (skips the search).
         fit: ``center_crop``, ``resize`` (the official demo) or ``pad`` for inputs that
@@ -163,6 +171,10 @@ def animate_files(
     """
     started = time.perf_counter()
     autocast = autocast_dtype(precision)
+    try:
+        mode = resolve_mode(mode, relative)
+    except ValueError as error:
+        raise InputError(str(error)) from error
     if int(batch_size) < 1:
         raise InputError(f"batch_size={batch_size} must be at least 1")
     if fit not in FIT_MODES:
@@ -223,15 +235,17 @@ def animate_files(
     else:
         reference = 0
 
-    animator = Animator(
-        to_tensor(source_array[None]),
-        networks.kp_detector,
-        networks.generator,
-        relative=relative,
-        adapt_scale=adapt_scale,
-        relative_jacobian=relative_jacobian,
-        autocast_dtype=autocast,
-    )
+    try:
+        animator = make_animator(
+            networks,
+            to_tensor(source_array[None]),
+            mode=mode,
+            adapt_scale=adapt_scale,
+            relative_jacobian=relative_jacobian,
+            autocast_dtype=autocast,
+        )
+    except ValueError as error:
+        raise InputError(f"checkpoint {checkpoint}: {error}") from error
     animator.set_initial(to_tensor(driving[reference : reference + 1]))
     audio = Path(str(driving_video))
     audio = audio if audio.is_file() else None
@@ -248,8 +262,8 @@ def animate_files(
                     batch = driving[start : start + batch_size]
                     out = animator(to_tensor(batch))
                     prediction = out["prediction"].cpu()
-                    kp_driving.append(out["kp_driving"]["value"].float().cpu())
-                    kp_animated.append(out["kp_norm"]["value"].float().cpu())
+                    kp_driving.append(points_of(out["kp_driving"]).float().cpu())
+                    kp_animated.append(points_of(out["kp_norm"]).float().cpu())
                     writer.write(prediction)
                     if extra is not None:
                         extra.write(_side_by_side(source_array, batch, prediction))
@@ -271,7 +285,7 @@ def animate_files(
         best_frame=reference,
         pose_distances=distances,
         driving_crop_box=crop_box,
-        kp_source=animator.kp_source["value"][0].float().cpu().numpy(),
+        kp_source=points_of(animator.kp_source)[0].float().cpu().numpy(),
         kp_driving=torch.cat(kp_driving).numpy(),
         kp_animated=torch.cat(kp_animated).numpy(),
         seconds=seconds,
@@ -299,6 +313,7 @@ def animate_video(cfg: DictConfig) -> AnimationResult:
         relative=cfg.relative,
         adapt_scale=cfg.adapt_scale,
         relative_jacobian=cfg.relative_jacobian,
+        mode=cfg.get("mode"),
         find_best_frame=cfg.find_best_frame,
         best_frame=cfg.best_frame,
         fit=cfg.fit,

@@ -1,11 +1,15 @@
 """The loop between the two papers, end to end, in one command.
 
-1. Train a First Order Motion Model (``train.py`` with the pipeline's FOMM overrides).
+1. Train a motion model: FOMM, or TPSMM with ``motion_model=tpsmm`` (``train.py`` with
+   the pipeline's overrides for it).
 2. Make deepfakes with it: every real video's identity reenacted by another identity of
    the same split (``data=fomm_fakes`` generates them on first use).
 3. Train a detector on real versus generated videos, test it on held-out identities.
 4. Stress both: bitrate, pose-mismatch, occlusion and robustness studies.
 5. Write a report folder: ``report.md``, ``metrics.json``, PNG plots, a sample animation.
+
+``cross_generator=true`` adds the other motion model, its fakes and detector, and each
+detector scored on the other generator's fakes (:mod:`loop.cross_generator`).
 
 ``make run`` runs it on the embedded talking heads on the CPU (``pipeline=embedded``);
 ``pipeline=vox`` is the same loop at full size on VoxCeleb. Each stage leaves its outputs
@@ -31,6 +35,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from datamodules.training.selection import best_checkpoint
+from loop.cross_generator import check_motion_model, cross_generator_metrics, run_cross_generator
 from loop.dashboard import LoopDashboard
 
 log = logging.getLogger(__name__)
@@ -143,9 +148,11 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
     timings: dict[str, float] = {}
     dashboard = LoopDashboard.from_config(cfg, out)
 
-    with timed("fomm", timings):
-        fomm_metrics = run_train_stage("fomm", pipeline.fomm, out / "fomm", data_dir, dashboard)
-    fomm_checkpoint = best_checkpoint(out / "fomm")
+    motion = str(cfg.get("motion_model", "fomm"))
+    check_motion_model(motion, pipeline)
+    with timed(motion, timings):
+        fomm_metrics = run_train_stage(motion, pipeline[motion], out / motion, data_dir, dashboard)
+    fomm_checkpoint = best_checkpoint(out / motion)
 
     # The detector's data config generates the deepfakes from this checkpoint on first use.
     detector_overrides = [
@@ -178,7 +185,15 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
                 name, study_overrides, out / "studies" / name, data_dir, dashboard
             )
 
+    cross: dict[str, Any] = {}
+    if cfg.get("cross_generator"):
+        with timed("cross_generator", timings):
+            rows = run_cross_generator(motion, pipeline, out, data_dir, run_train_stage)
+        (out / "cross_generator.json").write_text(json.dumps(rows, indent=2))
+        cross = cross_generator_metrics(rows)
+
     metrics = {
+        "motion_model": motion,
         "video_auc": detector_metrics.get("test/auc_video"),
         "frame_auc": detector_metrics.get("test/auc_frame"),
         "video_balanced_accuracy": detector_metrics.get("test/bacc_video"),
@@ -188,6 +203,7 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         "reconstruction_l1_frozen_keypoints": fomm_metrics.get("test/l1_frozen_keypoints"),
         "fomm_val_l1": fomm_metrics.get("val/l1"),
         **headline_numbers(studies),
+        **cross,
     }
     metrics = {key: finite_or_none(value) for key, value in metrics.items()}
     metrics["seconds"] = timings

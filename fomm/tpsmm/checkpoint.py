@@ -112,7 +112,26 @@ def load_official_tpsmm(
             f"{checkpoint_path} is a Lightning checkpoint of this project, not a published "
             "TPSMM *.pth.tar; load_official_checkpoint reads the original format only"
         )
+    return tpsmm_from_checkpoint(checkpoint, config, checkpoint_path).to(device).eval()
+
+
+def tpsmm_from_checkpoint(
+    checkpoint: Any, config: Mapping[str, Any], checkpoint_path: str | Path = "checkpoint"
+) -> TPSMMNetworks:
+    """Build the networks of ``config`` and load a read official or Lightning checkpoint.
+
+    A Lightning checkpoint of the first training stage (``TPSMMLitModule``) holds an AVD
+    network that was never trained; it is left out (``avd_network`` None) unless the file
+    comes from the AVD stage (its hyper-parameters have ``train_avd_params``).
+
+    Raises:
+        ValueError: the file is not a TPSMM checkpoint, or does not fit the config.
+    """
     states = tpsmm_network_states(checkpoint, checkpoint_path)
+    if is_lightning_checkpoint(checkpoint):
+        hparams = checkpoint.get("hyper_parameters") or {}
+        if "train_avd_params" not in hparams:
+            states.pop("avd_network", None)
     background = bool(config["model_params"]["common_params"].get("bg", False))
     if "bg_predictor" in states and not background:
         raise ValueError(
@@ -133,4 +152,4 @@ def load_official_tpsmm(
         networks.avd_network = None
     names = tuple(name for name in NETWORK_NAMES if getattr(networks, name) is not None)
     load_matching_weights(networks, states, partial=(), source=checkpoint_path, names=names)
-    return networks.to(device).eval()
+    return networks
