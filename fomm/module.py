@@ -30,6 +30,7 @@ from fomm.losses import (
     feature_matching_loss,
     generator_gan_loss,
 )
+from fomm.losses.ms_ssim import MultiScaleSSIMLoss
 from fomm.nets.build import build_networks
 from fomm.train_params import check_train_params, make_adam
 from fomm.transforms import RandomTPSTransform
@@ -78,6 +79,9 @@ class FOMMLitModule(ReconstructionValidation, PortableCheckpoints, pl.LightningM
         perceptual_network: the perceptual loss's ``network`` (``vgg19``, or ``pixels`` for
             an L1 image pyramid), ``pretrained`` (ImageNet VGG19) and ``weights_path`` (a
             local copy of torchvision's VGG19 weights).
+        ms_ssim: settings of the optional MS-SSIM term (``num_scales``, ``kernel_size``,
+            ``sigma``; :class:`~fomm.losses.ms_ssim.MultiScaleSSIMLoss`), whose weight is
+            ``loss_weights.ms_ssim`` (absent or 0: off, as in the paper).
         monitor: the validation metric the best checkpoint is chosen by.
         monitor_mode: ``min`` or ``max``.
         init_from: an official ``.pth.tar`` or our ``.ckpt`` to initialise the weights from
@@ -94,6 +98,7 @@ class FOMMLitModule(ReconstructionValidation, PortableCheckpoints, pl.LightningM
         model_params: dict[str, Any],
         train_params: dict[str, Any],
         perceptual_network: dict[str, Any] | None = None,
+        ms_ssim: dict[str, Any] | None = None,
         monitor: str = "val/l1",
         monitor_mode: str = "min",
         init_from: str | None = None,
@@ -129,6 +134,9 @@ class FOMMLitModule(ReconstructionValidation, PortableCheckpoints, pl.LightningM
             network=perceptual_network.get("network", "vgg19"),
             pretrained=perceptual_network.get("pretrained", True),
             weights_path=perceptual_network.get("weights_path"),
+        )
+        self.ms_ssim = MultiScaleSSIMLoss(
+            float(weights.get("ms_ssim", 0)), **plain_container(ms_ssim or {})
         )
         self.transform_params = train_params["transform_params"]
         self.kp_frozen = float(train_params["lr_kp_detector"]) == 0
@@ -166,6 +174,8 @@ class FOMMLitModule(ReconstructionValidation, PortableCheckpoints, pl.LightningM
         losses: dict[str, Tensor] = {}
         if self.perceptual.enabled:
             losses["perceptual"] = self.perceptual(pyramid_generated, pyramid_real)
+        if self.ms_ssim.enabled:
+            losses["ms_ssim"] = self.ms_ssim(generated["prediction"], driving)
         if self.use_gan:
             kp = _detach_kp(kp_driving)
             with _frozen(self.networks.discriminator):

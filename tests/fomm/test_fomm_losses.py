@@ -11,6 +11,7 @@ from fomm.losses import (
     feature_matching_loss,
     generator_gan_loss,
 )
+from fomm.losses.ms_ssim import MultiScaleSSIMLoss
 from fomm.nets import KPDetector
 from fomm.transforms import RandomTPSTransform
 
@@ -189,3 +190,30 @@ def test_equivariance_losses_vanish_for_keypoints_that_follow_a_sheared_warp():
     assert equivariance_jacobian_loss(kp_driving, kp_transformed, transform) < 1e-4
     transposed = {**kp_driving, "jacobian": warp_jacobian.transpose(-1, -2) @ jacobian}
     assert equivariance_jacobian_loss(transposed, kp_transformed, transform) > 0.05
+
+
+def test_ms_ssim_loss_is_zero_on_equal_images_and_punishes_blur_more_than_l1_does():
+    torch.manual_seed(0)
+    sharp = (torch.rand(2, 3, 8, 8).repeat_interleave(8, -1).repeat_interleave(8, -2)).clamp(0, 1)
+    loss = MultiScaleSSIMLoss(10.0)
+    assert loss(sharp, sharp).item() == pytest.approx(0, abs=1e-5)
+    blurred = torch.nn.functional.avg_pool2d(sharp, 3, stride=1, padding=1, count_include_pad=False)
+    noisy = (sharp + 0.1 * torch.randn_like(sharp)).clamp(0, 1)
+    # the blur is closer in L1 than the noise, but it loses the edges MS-SSIM looks at
+    assert (blurred - sharp).abs().mean() < (noisy - sharp).abs().mean()
+    assert loss(blurred, sharp) > loss(noisy, sharp) > 0
+    prediction = blurred.clone().requires_grad_(True)
+    loss(prediction, sharp).backward()
+    assert torch.isfinite(prediction.grad).all() and prediction.grad.abs().sum() > 0
+    assert not MultiScaleSSIMLoss(0.0).enabled
+
+
+def test_ms_ssim_loss_names_what_to_lower_for_small_frames():
+    with pytest.raises(ValueError, match="num_scales or kernel_size"):
+        MultiScaleSSIMLoss(1.0)(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+    assert MultiScaleSSIMLoss(1.0, num_scales=2, kernel_size=7).min_side() <= 32
+    MultiScaleSSIMLoss(1.0, num_scales=2, kernel_size=7)(
+        torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    )
+    with pytest.raises(ValueError, match="num_scales"):
+        MultiScaleSSIMLoss(1.0, num_scales=6)

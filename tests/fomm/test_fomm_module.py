@@ -97,6 +97,17 @@ def test_training_steps_log_finite_losses_and_update_weights(tmp_path, generator
     assert list((tmp_path / "images").glob("train_animation_step*.png"))
 
 
+def test_the_optional_ms_ssim_term_joins_the_generator_losses():
+    torch.manual_seed(0)
+    module = FOMMLitModule(**tiny_kwargs(loss_weights={"ms_ssim": 5}))
+    frames = torch.rand(2, 3, 64, 64)
+    losses, _ = module.generator_losses(frames, frames.roll(3, dims=3))
+    assert 0 < losses["ms_ssim"].item() <= 5
+    losses["ms_ssim"].backward()
+    assert any(p.grad is not None for p in module.networks.generator.parameters())
+    assert not FOMMLitModule(**tiny_kwargs()).ms_ssim.enabled  # not in loss_weights: off
+
+
 def test_zero_kp_learning_rate_freezes_the_detector_and_schedules_step_per_epoch(tmp_path):
     module = FOMMLitModule(**tiny_kwargs(lr_kp_detector=0, epoch_milestones=[1]))
     before = _parameters(module)
