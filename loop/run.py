@@ -5,7 +5,9 @@
    the same split (``data=fomm_fakes`` generates them on first use).
 3. Train a detector on real versus generated videos, test it on held-out identities.
 4. Stress both: bitrate, pose-mismatch, occlusion and robustness studies.
-5. Write a report folder: ``report.md``, ``metrics.json``, PNG plots, a sample animation.
+5. Train a second detector on self-blended real faces only, stress it, and put both
+   detectors side by side on the loop's test sets, calibrated (:mod:`loop.sbi_stage`).
+6. Write a report folder: ``report.md``, ``metrics.json``, PNG plots, a sample animation.
 
 ``make run`` runs it on the embedded talking heads on the CPU (``pipeline=embedded``);
 ``pipeline=vox`` is the same loop at full size on VoxCeleb. Each stage leaves its outputs
@@ -122,6 +124,7 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         The numbers written to ``metrics.json``.
     """
     from loop.report import headline_numbers, sample_animation, write_report
+    from loop.sbi_stage import run_sbi_stages
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -162,6 +165,8 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         with timed(f"study_{name}", timings):
             studies[name] = run_study_stage(name, study_overrides, out / "studies" / name, data_dir)
 
+    sbi_metrics = run_sbi_stages(cfg, out, labels, detector_checkpoint, timings)
+
     metrics = {
         "video_auc": detector_metrics.get("test/auc_video"),
         "frame_auc": detector_metrics.get("test/auc_frame"),
@@ -172,6 +177,7 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         "reconstruction_l1_frozen_keypoints": fomm_metrics.get("test/l1_frozen_keypoints"),
         "fomm_val_l1": fomm_metrics.get("val/l1"),
         **headline_numbers(studies),
+        **sbi_metrics,
     }
     metrics = {key: finite_or_none(value) for key, value in metrics.items()}
     metrics["seconds"] = timings
