@@ -173,6 +173,14 @@ def test_every_stage_of_a_pipeline_composes(pipeline, tmp_path):
                 "train",
                 overrides=[*loop.pipeline.detector, f"data.index.checkpoint={tmp_path}/f.ckpt"],
             ),
+            "sbi_detector": compose(
+                "train",
+                overrides=[
+                    *loop.pipeline.sbi_detector,
+                    f"data.index={tmp_path}/index.csv",
+                    f"data.faces_dir={tmp_path}/faces",
+                ],
+            ),
         }
         for name, overrides in loop.pipeline.studies.items():
             stages[name] = compose(
@@ -181,6 +189,9 @@ def test_every_stage_of_a_pipeline_composes(pipeline, tmp_path):
             )
     assert stages["fomm"].model._target_ == "fomm.module.FOMMLitModule"
     assert stages["detector"].data.index._target_ == "loop.fakes.generate.fomm_fakes_index"
+    assert stages["sbi_detector"].data.fakes == "self_blended"
+    assert stages["sbi_detector"].model.net == stages["detector"].model.net  # only data differ
+    assert set(loop.pipeline.crosseval.calibration_methods) == {"temperature", "platt"}
     assert set(loop.pipeline.studies) == {"bitrate", "pose", "occlusion", "robustness"}
     for name in loop.pipeline.studies:
         assert stages[name].study._target_.startswith(f"loop.studies.{name}.")
