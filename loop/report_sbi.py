@@ -60,11 +60,12 @@ def _robustness_rows(out: Path) -> list[str]:
         f"| `{key}` | {_format(summaries['supervised'][key])} | {_format(summaries['sbi'][key])} |"
         for key in keys
     ]
+    lines += ["", "The self-blended detector's plots (the supervised one's are in section 4):", ""]
+    for plot in sorted((out / "studies" / "robustness_sbi").glob("*.png")):
+        lines += [f"![self-blended detector: {plot.stem}]({plot.relative_to(out)})", ""]
     return [
         *lines,
-        "",
-        "Plots and tables: [studies/robustness_sbi/](studies/robustness_sbi/summary.json) "
-        "beside the supervised detector's [studies/robustness/](studies/robustness/summary.json).",
+        "Everything: [studies/robustness_sbi/summary.json](studies/robustness_sbi/summary.json).",
         "",
     ]
 
@@ -135,12 +136,15 @@ def sbi_section(out: Path, metrics: Mapping[str, Any]) -> list[str]:
         f"| {what} (`{ours}`) | {_format(metrics.get(theirs))} | {_format(metrics.get(ours))} |"
         for theirs, ours, what in SIDE_BY_SIDE
     ]
+    preview = out / "sbi" / "self_blend_preview.png"
+    if preview.is_file():
+        lines += ["", "What it learnt from (real | mask | self-blend, a row per face):", ""]
+        lines.append(f"![self-blended training faces]({preview.relative_to(out)})")
     lines += [
         "",
         "Per-video scores: [sbi/test/videos.csv](sbi/test/videos.csv); its index "
         "[sbi/index.csv](sbi/index.csv) (no fake outside the test split); training log "
-        "[sbi/csv/metrics.csv](sbi/csv/metrics.csv); what it learnt from: "
-        "[sbi/self_blend_preview.png](sbi/self_blend_preview.png).",
+        "[sbi/csv/metrics.csv](sbi/csv/metrics.csv).",
         "",
         "### Robustness, side by side",
         "",

@@ -172,5 +172,8 @@ def test_the_sbi_stages_train_stress_and_compare_both_detectors(make_cfg, tmp_pa
         assert paragraph in section
     assert "| `auc_clean` |" in section  # robustness, both detectors
     assert section.count("-> ") == 3 * len(calibration)  # every calibration row, before/after
+    images = [line.split("](")[1].rstrip(")") for line in section.splitlines() if "![" in line]
+    assert "sbi/self_blend_preview.png" in images and all((out / i).is_file() for i in images)
+    assert any(image.startswith("studies/robustness_sbi/") for image in images)
     rerun = run_sbi_stages(cfg, out, labels, supervised, {})
     assert rerun == metrics
