@@ -65,6 +65,10 @@ def fit_logit_map(logits: np.ndarray, labels: np.ndarray, method: str = "platt")
         )
     targets = np.where(y > 0.5, (fakes + 1) / (fakes + 2), 1 / (reals + 2))
     weights = np.where(y > 0.5, len(y) / (2 * fakes), len(y) / (2 * reals))
+    # Fitted on logits of unit size: a barely trained detector's logits differ by 1e-5,
+    # where the loss is too flat in the slope for the optimiser to move at all.
+    size = float(np.sqrt(np.mean(x**2))) or 1.0
+    x = x / size
 
     def loss(parameters: np.ndarray) -> float:
         z = np.exp(parameters[0]) * x + (parameters[1] if method == "platt" else 0.0)
@@ -73,9 +77,8 @@ def fit_logit_map(logits: np.ndarray, labels: np.ndarray, method: str = "platt")
 
     start = np.zeros(2 if method == "platt" else 1)
     fitted = minimize(loss, start, method="L-BFGS-B").x
-    return LogitMap(
-        method, float(np.exp(fitted[0])), float(fitted[1]) if method == "platt" else 0.0
-    )
+    slope = float(np.exp(fitted[0])) / size
+    return LogitMap(method, slope, float(fitted[1]) if method == "platt" else 0.0)
 
 
 def expected_calibration_error(
