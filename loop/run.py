@@ -33,6 +33,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from datamodules.training.selection import best_checkpoint
+from loop.dashboard import LoopDashboard
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,15 @@ def compose_config(config_name: str, overrides: Sequence[str]) -> DictConfig:
 
 
 def run_train_stage(
-    name: str, overrides: Sequence[str], output_dir: Path, data_dir: str
+    name: str,
+    overrides: Sequence[str],
+    output_dir: Path,
+    data_dir: str,
+    dashboard: LoopDashboard | None = None,
 ) -> dict[str, float]:
     """``python train.py <overrides>`` into ``output_dir``, unless it finished before.
+
+    With a ``dashboard`` the stage logs to the loop's loggers (its own otherwise).
 
     A stage counts as finished when its ``metrics.json`` exists (train() writes it last).
     A stage killed before that resumes from its own ``checkpoints/last.ckpt`` (saved
@@ -82,12 +89,17 @@ def run_train_stage(
         if last.is_file():
             log.info("stage %s was interrupted; resuming it from %s", name, last)
             overrides.append(f"ckpt_path={last}")
-        train.train(compose_config("train", overrides))
+        cfg = compose_config("train", overrides)
+        train.train(dashboard.stage(cfg, name) if dashboard else cfg)
     return json.loads(metrics_file.read_text())
 
 
 def run_study_stage(
-    name: str, overrides: Sequence[str], output_dir: Path, data_dir: str
+    name: str,
+    overrides: Sequence[str],
+    output_dir: Path,
+    data_dir: str,
+    dashboard: LoopDashboard | None = None,
 ) -> dict[str, Any]:
     """``python -m loop.studies study=<name> <overrides>`` into ``output_dir``.
 
@@ -103,7 +115,8 @@ def run_study_stage(
             f"paths.output_dir={output_dir}",
             f"paths.data_dir={data_dir}",
         ]
-        run_study(compose_config("studies", overrides))
+        cfg = compose_config("studies", overrides)
+        run_study(dashboard.stage(cfg, f"study_{name}") if dashboard else cfg)
     return json.loads(summary_file.read_text())
 
 
@@ -131,9 +144,10 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
     pipeline = cfg.pipeline
     data_dir = str(cfg.paths.data_dir)
     timings: dict[str, float] = {}
+    dashboard = LoopDashboard.from_config(cfg, out)
 
     with timed("fomm", timings):
-        fomm_metrics = run_train_stage("fomm", pipeline.fomm, out / "fomm", data_dir)
+        fomm_metrics = run_train_stage("fomm", pipeline.fomm, out / "fomm", data_dir, dashboard)
     fomm_checkpoint = best_checkpoint(out / "fomm")
 
     # The detector's data config generates the deepfakes from this checkpoint on first use.
@@ -144,7 +158,7 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
     ]
     with timed("fakes_and_detector", timings):
         detector_metrics = run_train_stage(
-            "detector", detector_overrides, out / "detector", data_dir
+            "detector", detector_overrides, out / "detector", data_dir, dashboard
         )
     detector_checkpoint = best_checkpoint(out / "detector")
     labels = out / "fakes" / "labels.csv"
@@ -163,7 +177,9 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         if name == "robustness":
             study_overrides.append(f"options.videos={labels}")
         with timed(f"study_{name}", timings):
-            studies[name] = run_study_stage(name, study_overrides, out / "studies" / name, data_dir)
+            studies[name] = run_study_stage(
+                name, study_overrides, out / "studies" / name, data_dir, dashboard
+            )
 
     sbi_metrics = run_sbi_stages(cfg, out, labels, detector_checkpoint, timings)
 
@@ -186,5 +202,6 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         out, metrics, studies, animation, OmegaConf.to_container(pipeline, resolve=True)
     )
     log.info("Report: %s", report)
+    dashboard.log_report(out, metrics, report, animation, cfg.get("tags"))
     print(f"\nThe loop is done. Report: {report}\nEverything it wrote: {out}")
     return metrics

@@ -70,6 +70,9 @@ class DetectorModuleBase(pl.LightningModule):
         self.val_scores = DetectionScores()
         self.test_scores = DetectionScores()
         self._video_names: dict[int, str] = {}
+        # The last computed scores of each stage (frame and video tables), for the
+        # dashboard callback (fakedetect.dashboard.DetectionPlots) to plot.
+        self.latest_scores: dict[str, dict[str, Any]] = {}
         self._initialised = init_from is None
 
     def _save_plain_hyperparameters(self, net: Any) -> None:
@@ -118,6 +121,7 @@ class DetectorModuleBase(pl.LightningModule):
     def _log_scores(self, stage: str, scores: DetectionScores) -> dict[str, Any]:
         result = scores.compute()
         scores.reset()
+        self.latest_scores[stage] = result
         metrics = result["metrics"]
         # The values are already gathered across processes; sync_dist only averages equal values.
         self.log(f"{stage}/loss", metrics["logloss_frame"], sync_dist=True)

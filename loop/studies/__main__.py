@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from datamodules.command_errors import InputError, exit_on_input_error
+from loop.dashboard import close_loggers
 from loop.studies.report import StudyResult
 
 # train registers the ${wandb_offline:} resolver that conf/logger/wandb.yaml uses.
@@ -65,12 +66,7 @@ def run_study(cfg: DictConfig) -> StudyResult:
         result = study(loggers=loggers)
         status = "success"
     finally:
-        for logger in loggers:
-            logger.finalize(status)
-        if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
-            import wandb
-
-            wandb.finish(exit_code=0 if status == "success" else 1)
+        close_loggers(loggers, status)
     _print_summary(result.summary)
     return result
 
