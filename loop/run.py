@@ -100,10 +100,12 @@ def run_study_stage(
     output_dir: Path,
     data_dir: str,
     dashboard: LoopDashboard | None = None,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     """``python -m loop.studies study=<name> <overrides>`` into ``output_dir``.
 
     A study counts as finished when its ``summary.json`` exists (it is written last).
+    ``run_name`` names its dashboard run (default ``study_<name>``).
     """
     summary_file = output_dir / "summary.json"
     if not summary_file.is_file():
@@ -116,7 +118,7 @@ def run_study_stage(
             f"paths.data_dir={data_dir}",
         ]
         cfg = compose_config("studies", overrides)
-        run_study(dashboard.stage(cfg, f"study_{name}") if dashboard else cfg)
+        run_study(dashboard.stage(cfg, run_name or f"study_{name}") if dashboard else cfg)
     return json.loads(summary_file.read_text())
 
 
@@ -181,7 +183,7 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
                 name, study_overrides, out / "studies" / name, data_dir, dashboard
             )
 
-    sbi_metrics = run_sbi_stages(cfg, out, labels, detector_checkpoint, timings)
+    sbi_metrics = run_sbi_stages(cfg, out, labels, detector_checkpoint, timings, dashboard)
 
     metrics = {
         "video_auc": detector_metrics.get("test/auc_video"),

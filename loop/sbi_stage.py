@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from datamodules.training.selection import best_checkpoint
 from loop.cross_table import CrossTable, cross_table, headline_numbers, write_summary
+from loop.dashboard import LoopDashboard
 from loop.run import compose_config, run_study_stage, run_train_stage, timed
 from loop.self_blended_videos import write_self_blended_videos
 from loop.studies.inputs import load_scorer
@@ -121,6 +122,7 @@ def run_sbi_stages(
     labels: Path,
     detector_checkpoint: Path,
     timings: dict[str, float],
+    dashboard: LoopDashboard | None = None,
 ) -> dict[str, Any]:
     """Train, test and stress the self-blended detector; compare it with the supervised one.
 
@@ -131,6 +133,7 @@ def run_sbi_stages(
         labels: the generated dataset's ``labels.csv`` (its faces in ``faces/`` beside it).
         detector_checkpoint: the supervised detector's selected checkpoint.
         timings: stage -> seconds, added to.
+        dashboard: the loop's loggers (runs ``sbi_detector``, ``study_robustness_sbi``).
 
     Returns:
         The numbers for ``metrics.json``: ``sbi_video_auc``, ``sbi_frame_auc``,
@@ -150,7 +153,7 @@ def run_sbi_stages(
         f"data.faces_dir={labels.parent / 'faces'}",
     ]
     with timed("sbi_detector", timings):
-        trained = run_train_stage("sbi_detector", overrides, stage, data_dir)
+        trained = run_train_stage("sbi_detector", overrides, stage, data_dir, dashboard)
     checkpoint = best_checkpoint(stage)
     metrics: dict[str, Any] = {key: trained.get(name) for key, name in SBI_NUMBERS.items()}
 
@@ -163,8 +166,9 @@ def run_sbi_stages(
             f"options.videos={labels}",
         ]
         with timed("study_robustness_sbi", timings):
+            folder = out / "studies" / "robustness_sbi"
             summary = run_study_stage(
-                "robustness", study_overrides, out / "studies" / "robustness_sbi", data_dir
+                "robustness", study_overrides, folder, data_dir, dashboard, "study_robustness_sbi"
             )
         metrics |= study_numbers({"robustness_sbi": summary})
 

@@ -108,7 +108,8 @@ def test_the_loop_writes_a_report_with_finite_numbers_and_resumes(make_cfg, tmp_
     # One dashboard: every stage's run and the report run in the loop's wandb group.
     runs = {run_info(run)["name"]: run for run in run_dirs(out)}
     studies = {f"study_{name}" for name in cfg.pipeline.studies}
-    assert set(runs) == {"fomm", "detector", "report", *studies}
+    sbi_runs = {"sbi_detector", "study_robustness_sbi"}
+    assert set(runs) == {"fomm", "detector", "report", *studies, *sbi_runs}
     assert {run_info(run)["group"] for run in runs.values()} == {f"loop-{out.name}"}
     assert "val/sample_animation" in logged(runs["fomm"])
     assert {"val/roc", "val/score_histogram", "val/attention"} <= set(logged(runs["detector"]))

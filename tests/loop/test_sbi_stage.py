@@ -30,6 +30,7 @@ SPEC = EmbeddedSpec(
 )
 TINY = {
     "sbi_detector": [
+        "logger=csv",
         "model.net.backbone=test_efficientnet",
         "model.max_steps=2",
         "model.val_every_n_steps=2",
@@ -39,7 +40,7 @@ TINY = {
         "data.eval_batch_size=8",
         "data.extract.frames_per_video=2",
     ],
-    "study_overrides": ["scorer.frames_per_video=2", "scorer.size=32"],
+    "study_overrides": ["logger=csv", "scorer.frames_per_video=2", "scorer.size=32"],
     # the split, one video a label, two frames, and one of the six perturbations
     "robustness": [
         "study.split=test",
