@@ -24,6 +24,8 @@ import pandas as pd
 from datamodules.video_io import read_frames
 from loop import report_guide as guide
 from loop.cross_generator import cross_generator_markdown
+from loop.report_sbi import MEANINGS as SBI_MEANINGS
+from loop.report_sbi import sbi_section
 
 # What each headline number means, in the words the report uses.
 MEANINGS = {
@@ -35,6 +37,7 @@ MEANINGS = {
     "reconstruction_l1_no_motion": "the same for copying frame 0 to every frame (no motion)",
     "reconstruction_l1_frozen_keypoints": "this FOMM driven by frame 0 itself (no motion)",
     "fomm_val_l1": "FOMM validation L1 of the chosen checkpoint",
+    **SBI_MEANINGS,
 }
 
 
@@ -241,6 +244,7 @@ def write_report(
     cross = out / "cross_generator.json"
     if cross.is_file():
         lines += cross_generator_markdown(json.loads(cross.read_text()))
+    lines += sbi_section(out, metrics)
     lines += [
         "## Time per stage",
         "",

@@ -88,3 +88,36 @@ its strengths, and the mean real and fake scores at the strongest. An AUC that f
 detector that gives every video the same score has not learned yet, and then its AUCs
 say nothing about robustness.""",
 }
+
+SBI = """\
+What it is: a second detector, the supervised one's network, augmentation and step
+budget, trained on the real training videos only: each face crop paired with its
+self-blend (the face blended with a colour-, sharpness- and geometry-changed copy of
+itself through a deformed, blurred face mask; Shiohara & Yamasaki, CVPR 2022). Its index
+has no fake outside the test split, so it is selected on the validation reals and their
+self-blends and never meets a FOMM fake before its test, which uses exactly the supervised
+detector's held-out videos. How to read it: the supervised detector has seen the fakes
+it is tested on; this one tests whether the traces every blended face leaves are enough
+to catch a generator it never saw. Higher balanced accuracy with lower AUC means better
+calibrated, worse ranking; robustness AUCs compare the two under the same perturbations."""
+
+CROSS_TABLE = """\
+How to read it: each detector on each of the loop's test sets, the same held-out test
+reals in both: `fomm_fakes` against the FOMM fakes of the test people, `self_blended`
+against self-blended copies of those reals (every frame blended, written with the FOMM
+fakes' encoder settings). Each detector is in-domain on one set and cross-domain on the
+other: the supervised detector's `self_blended` column and the self-blended detector's
+`fomm_fakes` column are the generalisation numbers. Every video is cropped and scored as
+in the robustness study; a video's score is the sigmoid of its faces' mean logit. `eer`
+is the equal error rate, `ece` the expected calibration error of the video scores."""
+
+CALIBRATION = """\
+How to read it: each detector's video logit mapped by a map fitted on a validation split
+(never the test split): the supervised detector's own (FOMM val videos), the self-blended
+one's own (val reals and their self-blended copies; it never meets a FOMM fake). A
+temperature only rescales the logits, so balanced accuracy cannot change; Platt's map
+also shifts them and moves the 0.5 threshold. ECE (expected calibration error, equal-width
+bins of the fake probability) and log loss fall when the probabilities become honest;
+balanced accuracy rises when the threshold moves to where the classes part. A map fitted
+on one kind of fake and applied to another can make things worse: read the
+cross-domain rows with that in mind. With a few validation videos the maps are rough."""

@@ -6,7 +6,9 @@
    the same split (``data=fomm_fakes`` generates them on first use).
 3. Train a detector on real versus generated videos, test it on held-out identities.
 4. Stress both: bitrate, pose-mismatch, occlusion and robustness studies.
-5. Write a report folder: ``report.md``, ``metrics.json``, PNG plots, a sample animation.
+5. Train a second detector on self-blended real faces only, stress it, and put both
+   detectors side by side on the loop's test sets, calibrated (:mod:`loop.sbi_stage`).
+6. Write a report folder: ``report.md``, ``metrics.json``, PNG plots, a sample animation.
 
 ``cross_generator=true`` adds the other motion model, its fakes and detector, and each
 detector scored on the other generator's fakes (:mod:`loop.cross_generator`).
@@ -103,10 +105,12 @@ def run_study_stage(
     output_dir: Path,
     data_dir: str,
     dashboard: LoopDashboard | None = None,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     """``python -m loop.studies study=<name> <overrides>`` into ``output_dir``.
 
     A study counts as finished when its ``summary.json`` exists (it is written last).
+    ``run_name`` names its dashboard run (default ``study_<name>``).
     """
     summary_file = output_dir / "summary.json"
     if not summary_file.is_file():
@@ -119,7 +123,7 @@ def run_study_stage(
             f"paths.data_dir={data_dir}",
         ]
         cfg = compose_config("studies", overrides)
-        run_study(dashboard.stage(cfg, f"study_{name}") if dashboard else cfg)
+        run_study(dashboard.stage(cfg, run_name or f"study_{name}") if dashboard else cfg)
     return json.loads(summary_file.read_text())
 
 
@@ -140,6 +144,7 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         The numbers written to ``metrics.json``.
     """
     from loop.report import headline_numbers, sample_animation, write_report
+    from loop.sbi_stage import run_sbi_stages
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,6 +197,8 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         (out / "cross_generator.json").write_text(json.dumps(rows, indent=2))
         cross = cross_generator_metrics(rows)
 
+    sbi_metrics = run_sbi_stages(cfg, out, labels, detector_checkpoint, timings, dashboard)
+
     metrics = {
         "motion_model": motion,
         "video_auc": detector_metrics.get("test/auc_video"),
@@ -204,6 +211,7 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         "fomm_val_l1": fomm_metrics.get("val/l1"),
         **headline_numbers(studies),
         **cross,
+        **sbi_metrics,
     }
     metrics = {key: finite_or_none(value) for key, value in metrics.items()}
     metrics["seconds"] = timings

@@ -46,6 +46,14 @@ SHRINK = {
         "data.batch_size=8",
         "data.eval_batch_size=16",
     ],
+    "sbi_detector": [
+        "model.net.backbone=test_efficientnet",
+        "model.max_steps=2",
+        "model.val_every_n_steps=2",
+        "data.extract.frames_per_video=4",
+        "data.batch_size=8",
+        "data.eval_batch_size=16",
+    ],
     "study_overrides": ["scorer.frames_per_video=4"],
     "studies": ["options.max_videos=1", "options.max_frames=8"],
 }
@@ -57,6 +65,8 @@ def compose_small_loop(make_cfg, output_dir: Path, data_dir: Path):
         pipeline = cfg.pipeline
         pipeline.fomm = [*pipeline.fomm, *SHRINK["fomm"]]
         pipeline.detector = [*pipeline.detector, *SHRINK["detector"]]
+        pipeline.sbi_detector = [*pipeline.sbi_detector, *SHRINK["sbi_detector"]]
+        pipeline.crosseval.self_blended_videos.max_frames = 4
         pipeline.study_overrides = [*pipeline.study_overrides, *SHRINK["study_overrides"]]
         for name in pipeline.studies:
             pipeline.studies[name] = [*pipeline.studies[name], *SHRINK["studies"]]
@@ -76,6 +86,8 @@ def test_the_loop_writes_a_report_with_finite_numbers_and_resumes(make_cfg, tmp_
         assert isinstance(saved[key], float) and math.isfinite(saved[key]), key
     assert 0.0 <= saved["video_auc"] <= 1.0
     assert set(saved["seconds"]) >= {"fomm", "fakes_and_detector", "study_robustness"}
+    assert set(saved["seconds"]) >= {"sbi_detector", "study_robustness_sbi", "crosseval"}
+    assert 0.0 <= saved["sbi_video_auc"] <= 1.0
 
     report = (out / "report.md").read_text()
     assert "## Headline numbers" in report
@@ -96,7 +108,8 @@ def test_the_loop_writes_a_report_with_finite_numbers_and_resumes(make_cfg, tmp_
     # One dashboard: every stage's run and the report run in the loop's wandb group.
     runs = {run_info(run)["name"]: run for run in run_dirs(out)}
     studies = {f"study_{name}" for name in cfg.pipeline.studies}
-    assert set(runs) == {"fomm", "detector", "report", *studies}
+    sbi_runs = {"sbi_detector", "study_robustness_sbi"}
+    assert set(runs) == {"fomm", "detector", "report", *studies, *sbi_runs}
     assert {run_info(run)["group"] for run in runs.values()} == {f"loop-{out.name}"}
     assert "val/sample_animation" in logged(runs["fomm"])
     assert {"val/roc", "val/score_histogram", "val/attention"} <= set(logged(runs["detector"]))
@@ -106,10 +119,12 @@ def test_the_loop_writes_a_report_with_finite_numbers_and_resumes(make_cfg, tmp_
     # Rerunning into the same folder reuses every finished stage.
     stage_files = [out / "fomm" / "metrics.json", out / "detector" / "metrics.json"]
     stage_files += [out / "studies" / name / "summary.json" for name in cfg.pipeline.studies]
+    stage_files += [out / "sbi" / "metrics.json", out / "crosseval" / "summary.json"]
     before = {path: path.stat().st_mtime_ns for path in stage_files}
     rerun = run_loop(compose_small_loop(make_cfg, out, tmp_path / "data"))
     assert {path: path.stat().st_mtime_ns for path in stage_files} == before
     assert rerun["video_auc"] == saved["video_auc"]
+    assert rerun["sbi_video_auc"] == saved["sbi_video_auc"]
 
 
 @pytest.mark.slow
@@ -184,6 +199,14 @@ def test_every_stage_of_a_pipeline_composes(pipeline, tmp_path):
                 "train",
                 overrides=[*loop.pipeline.detector, f"data.index.checkpoint={tmp_path}/f.ckpt"],
             ),
+            "sbi_detector": compose(
+                "train",
+                overrides=[
+                    *loop.pipeline.sbi_detector,
+                    f"data.index={tmp_path}/index.csv",
+                    f"data.faces_dir={tmp_path}/faces",
+                ],
+            ),
         }
         for name, overrides in loop.pipeline.studies.items():
             stages[name] = compose(
@@ -192,6 +215,9 @@ def test_every_stage_of_a_pipeline_composes(pipeline, tmp_path):
             )
     assert stages["fomm"].model._target_ == "fomm.module.FOMMLitModule"
     assert stages["detector"].data.index._target_ == "loop.fakes.generate.fomm_fakes_index"
+    assert stages["sbi_detector"].data.fakes == "self_blended"
+    assert stages["sbi_detector"].model.net == stages["detector"].model.net  # only data differ
+    assert set(loop.pipeline.crosseval.calibration_methods) == {"temperature", "platt"}
     assert set(loop.pipeline.studies) == {"bitrate", "pose", "occlusion", "robustness"}
     for name in loop.pipeline.studies:
         assert stages[name].study._target_.startswith(f"loop.studies.{name}.")

@@ -1,0 +1,266 @@
+"""The loop's cross-dataset table: each detector on each of the loop's test sets, calibrated.
+
+Detectors trained on one kind of fake are read against another kind: the supervised
+detector (FOMM fakes) and the self-blended one (real faces only) are scored on the FOMM
+test set and on self-blended copies of the same test reals
+(:mod:`loop.self_blended_videos`). Every video goes through one face pipeline, the
+robustness study's (``pipeline.study_overrides``: frames per video, crop policy, size),
+with one :class:`fakedetect.scoring.VideoScorer` holding both networks, so a real video
+both sets share is decoded and scored once. A video's logit is the mean of its face
+logits (its score the sigmoid), as in the paper.
+
+Columns (``crosseval.csv``), the names of ``fakedetect.crosseval``'s table: video AUC,
+frame AUC, AP, EER, log loss, balanced accuracy at 0.5 and expected calibration error of
+the video scores. Then each detector is calibrated (:mod:`loop.calibration`) on the
+validation split of the set it was validated on in training (the supervised detector on
+FOMM's validation videos, the self-blended one on the validation reals and their
+self-blends: it never meets a FOMM fake), and its measures on every test set are given
+before and after (``calibration.csv``). A video that cannot be read is skipped and
+counted; one without a face has no score and is counted too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from datamodules.extraction.crops import faces_of_video
+from datamodules.video_io import UnreadableVideoError
+from fakedetect.metrics import detection_metrics
+from fakedetect.scoring import VideoScorer, jpeg_roundtrip
+from loop.calibration import DEFAULT_BINS, calibration_measures, fit_logit_map
+
+TABLE_COLUMNS = [
+    "detector", "test_set", "videos", "real", "fake", "no_face", "unreadable", "auc_video",
+    "auc_frame", "ap_video", "eer_video", "logloss_video", "bacc_video", "ece_video",
+]  # fmt: skip
+MEASURES = ("ece", "bacc", "logloss")
+
+
+@dataclass
+class CrossTable:
+    """What :func:`cross_table` wrote: the two tables and the face logits they come from."""
+
+    table: pd.DataFrame
+    calibration: pd.DataFrame
+    faces: pd.DataFrame
+
+
+def split_videos(labels_csv: str | Path, split: str) -> pd.DataFrame:
+    """``video, path (absolute), label`` of one split of a video index."""
+    labels_csv = Path(labels_csv)
+    table = pd.read_csv(labels_csv, dtype={"video": str}, keep_default_na=False)
+    chosen = table[table["split"] == split]
+    if chosen.empty:
+        raise ValueError(f"{labels_csv} has no video in the {split} split.")
+    paths = [str((labels_csv.parent / path).resolve()) for path in chosen["path"]]
+    return pd.DataFrame(
+        {"video": chosen["video"].to_numpy(), "path": paths, "label": chosen["label"].to_numpy()}
+    )
+
+
+class _FaceLogits:
+    """Every network's face logits per video file, each file scored once.
+
+    The crops of all videos asked for at once are scored together in full batches:
+    one forward pass per batch of crops, not per video.
+    """
+
+    def __init__(self, scorer: VideoScorer) -> None:
+        self.scorer = scorer
+        self.by_path: dict[str, pd.DataFrame | None] = {}
+
+    def score(self, paths: Sequence[str]) -> None:
+        """Score the files not scored yet."""
+        crops, owners = [], []
+        quality = self.scorer.jpeg_quality
+        for path in dict.fromkeys(p for p in paths if p not in self.by_path):
+            try:
+                found = faces_of_video(path, self.scorer.detector, self.scorer.settings)
+            except UnreadableVideoError:
+                self.by_path[path] = None
+                continue
+            self.by_path[path] = pd.DataFrame()  # no face unless crops follow
+            for frame, frame_crops in zip(found.frames, found.crops, strict=True):
+                for rank, crop in enumerate(frame_crops):
+                    crops.append(jpeg_roundtrip(crop, quality) if quality else crop)
+                    owners.append((path, frame, rank))
+        if not crops:
+            return
+        logits = self.scorer.score_crops(crops)
+        where = pd.DataFrame(owners, columns=["path", "frame", "face_rank"])
+        for path, rows in where.groupby("path", sort=False):
+            index = rows.index.to_numpy()
+            faces = self.scorer.faces_table(rows["frame"], rows["face_rank"], logits[index])
+            self.by_path[str(path)] = faces
+
+    def of_set(self, name: str, split: str, videos: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        """Face rows of a set's videos (``test_set, split, video, label, frame, logit_*``)."""
+        self.score(list(videos["path"]))
+        tables, unreadable = [], 0
+        for video in videos.itertuples(index=False):
+            faces = self.by_path[video.path]
+            if faces is None:
+                unreadable += 1
+            elif len(faces):
+                labelled = faces.assign(test_set=name, split=split, video=video.video)
+                tables.append(labelled.assign(label=video.label))
+        faces = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        return faces, unreadable
+
+
+def video_logits(faces: pd.DataFrame, detector: str) -> pd.DataFrame:
+    """``video, label, logit`` (the mean face logit of ``detector``) of every scored video."""
+    grouped = faces.groupby("video", sort=True)
+    return pd.DataFrame(
+        {"label": grouped["label"].first(), "logit": grouped[f"logit_{detector}"].mean()}
+    ).reset_index()
+
+
+def _metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    if not len(logits):
+        return {}
+    values = detection_metrics(torch.tensor(logits), torch.tensor(labels, dtype=torch.float32))
+    return {name: float(value) for name, value in values.items()}
+
+
+def table_row(
+    detector: str, test_set: str, faces: pd.DataFrame, videos: pd.DataFrame, unreadable: int
+) -> dict[str, Any]:
+    """One detector on one test set: counts and the video- and frame-level metrics."""
+    scored = (
+        video_logits(faces, detector) if len(faces) else pd.DataFrame(columns=["label", "logit"])
+    )
+    logits = scored["logit"].to_numpy(np.float64)
+    labels = scored["label"].to_numpy(np.float64)
+    video = _metrics(logits, labels)
+    frame = _metrics(faces[f"logit_{detector}"].to_numpy(np.float64), faces["label"].to_numpy())
+    row = {
+        "detector": detector,
+        "test_set": test_set,
+        "videos": len(scored),
+        "real": int((labels == 0).sum()),
+        "fake": int((labels == 1).sum()),
+        "no_face": len(videos) - unreadable - len(scored),
+        "unreadable": unreadable,
+        "auc_frame": frame.get("auc", math.nan),
+        "ece_video": calibration_measures(logits, labels)["ece"] if len(logits) else math.nan,
+    }
+    for name in ("auc", "ap", "eer", "logloss", "bacc"):
+        row[f"{name}_video"] = video.get(name, math.nan)
+    return {column: row[column] for column in TABLE_COLUMNS}
+
+
+def calibration_rows(
+    detector: str,
+    fitted_on: str,
+    validation: pd.DataFrame,
+    tests: Mapping[str, pd.DataFrame],
+    methods: Sequence[str],
+    bins: int = DEFAULT_BINS,
+) -> list[dict[str, Any]]:
+    """Fit each method on ``detector``'s validation videos; measure every test set before/after."""
+    fit = video_logits(validation, detector)
+    rows = []
+    for method in methods:
+        mapping = fit_logit_map(fit["logit"].to_numpy(), fit["label"].to_numpy(), method)
+        for test_set, faces in tests.items():
+            scored = video_logits(faces, detector)
+            logits, labels = scored["logit"].to_numpy(), scored["label"].to_numpy()
+            before = calibration_measures(logits, labels, bins)
+            after = calibration_measures(mapping.apply(logits), labels, bins)
+            row = {"detector": detector, "test_set": test_set, "method": method}
+            row |= {"fitted_on": fitted_on, "val_videos": len(fit), "slope": mapping.slope}
+            row["bias"] = mapping.bias
+            for name in MEASURES:
+                row[f"{name}_before"], row[f"{name}_after"] = before[name], after[name]
+            rows.append(row)
+    return rows
+
+
+def cross_table(
+    scorer: VideoScorer,
+    test_sets: Mapping[str, str | Path],
+    calibrate_on: Mapping[str, str],
+    output_dir: str | Path,
+    methods: Sequence[str] = ("temperature", "platt"),
+    bins: int = DEFAULT_BINS,
+) -> CrossTable:
+    """Score every detector of ``scorer`` on every set and write the tables (module docstring).
+
+    Args:
+        scorer: one scorer holding every detector, each network named as the detector.
+        test_sets: ``{name: video index CSV}``: its ``test`` split is scored, and its ``val``
+            split where a detector is calibrated on it.
+        calibrate_on: ``{detector: test set name}`` whose validation split calibrates it.
+        output_dir: where ``crosseval.csv``, ``calibration.csv`` and ``faces.csv`` go.
+        methods: the calibration maps fitted (``temperature``, ``platt``).
+        bins: reliability bins of the ECE.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    videos = {(name, "test"): split_videos(csv, "test") for name, csv in test_sets.items()}
+    for name in dict.fromkeys(calibrate_on.values()):
+        videos[(name, "val")] = split_videos(test_sets[name], "val")
+    logits = _FaceLogits(scorer)
+    logits.score(pd.concat(videos.values())["path"])  # every file at once, in full batches
+    faces = {key: logits.of_set(*key, table) for key, table in videos.items()}
+    rows, tests = [], {}
+    for name in test_sets:
+        tests[name], unreadable = faces[(name, "test")]
+        table = videos[(name, "test")]
+        rows += [table_row(d, name, tests[name], table, unreadable) for d in scorer.model_names]
+    calibration = []
+    for detector, name in calibrate_on.items():
+        validation = faces[(name, "val")][0]
+        calibration += calibration_rows(detector, f"{name} (val)", validation, tests, methods, bins)
+    all_faces = [table for table, _ in faces.values()]
+    result = CrossTable(
+        pd.DataFrame(rows, columns=TABLE_COLUMNS),
+        pd.DataFrame(calibration),
+        pd.concat(all_faces, ignore_index=True),
+    )
+    result.table.to_csv(output_dir / "crosseval.csv", index=False)
+    result.calibration.to_csv(output_dir / "calibration.csv", index=False)
+    result.faces.to_csv(output_dir / "faces.csv", index=False)
+    return result
+
+
+def headline_numbers(result: CrossTable, headline_set: str) -> dict[str, float | None]:
+    """``crosseval/<detector>/<set>/auc_video`` and each detector's Platt calibration on one set."""
+
+    def number(value: Any) -> float | None:
+        return float(value) if math.isfinite(float(value)) else None
+
+    numbers = {
+        f"crosseval/{row.detector}/{row.test_set}/auc_video": number(row.auc_video)
+        for row in result.table.itertuples()
+    }
+    chosen = result.calibration
+    if not chosen.empty:
+        chosen = chosen[(chosen["test_set"] == headline_set) & (chosen["method"] == "platt")]
+    for row in chosen.to_dict(orient="records"):
+        for name in MEASURES:
+            for when in ("before", "after"):
+                key = f"calibration/{row['detector']}/{name}_{when}"
+                numbers[key] = number(row[f"{name}_{when}"])
+    return numbers
+
+
+def write_summary(result: CrossTable, output_dir: str | Path, parameters: Mapping) -> Path:
+    """``summary.json`` (written last: the step is finished when it exists)."""
+    path = Path(output_dir) / "summary.json"
+    tables = {
+        "table": result.table.replace({np.nan: None}).to_dict(orient="records"),
+        "calibration": result.calibration.replace({np.nan: None}).to_dict(orient="records"),
+    }
+    path.write_text(json.dumps({**tables, "parameters": dict(parameters)}, indent=2, default=str))
+    return path
