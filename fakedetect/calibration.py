@@ -258,3 +258,19 @@ def evaluation_calibration_metrics(
         for name, value in after.items():
             logged[f"test/{names[name]}_video_calibrated"] = value
     return logged
+
+
+def calibrated_video_score(
+    member_logits: Mapping[str, np.ndarray], calibrations: Mapping[str, Calibration | None]
+) -> float:
+    """A video's calibrated fake probability from its members' face logits (NaN if none).
+
+    Args:
+        member_logits: each member's logits of the video's scored faces.
+        calibrations: each member's map; NaN unless every member has one.
+    """
+    if not member_logits or any(len(logits) == 0 for logits in member_logits.values()):
+        return float("nan")
+    means = {name: np.mean(logits, dtype=np.float64) for name, logits in member_logits.items()}
+    combined = calibrated_ensemble_logits(means, calibrations)
+    return float("nan") if combined is None else float(expit(combined))
