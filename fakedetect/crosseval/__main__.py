@@ -1,0 +1,114 @@
+r"""``python -m fakedetect.crosseval``: the cross-dataset table of detectors x test sets.
+
+Examples::
+
+    python -m fakedetect.crosseval +detectors.b4=b4.ckpt +test_sets.celebdf=celebdf_index.csv
+    python -m fakedetect.crosseval \\
+        '+detectors.icpr_dfdc={checkpoint: EfficientNetAutoAttB4_DFDC.pth}' \\
+        '+detectors.icpr_ensemble=[EfficientNetB4_DFDC.pth,EfficientNetAutoAttB4_DFDC.pth]' \\
+        +test_sets.ffpp=ffpp_c23.csv +test_sets.dfdc=dfdc.csv logger=csv
+
+Writes ``crosseval.csv``, ``crosseval_videos.csv``, ``crosseval_auc_video.png``,
+``reliability/<detector>.png`` and ``summary.json`` into the run folder, and the table to
+the logger. Scores are cached in ``cache_dir``: a rerun with one more detector or test set
+scores only that one. See docs/crosseval.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from fakedetect.cli import exit_on_user_error
+from fakedetect.crosseval.report import column_name
+from fakedetect.crosseval.run import CrossEvaluation, cross_evaluate
+from fakedetect.crosseval.scoring import ScoringOptions
+
+# train registers the ${wandb_offline:} resolver that conf/logger/wandb.yaml uses.
+from train import instantiate_list as build_loggers
+
+log = logging.getLogger(__name__)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def run_crosseval(cfg: DictConfig) -> CrossEvaluation:
+    """Build the loggers, evaluate, close the loggers (the Hydra app without Hydra)."""
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    options = ScoringOptions(
+        device=cfg.device,
+        precision=cfg.precision,
+        channels_last=cfg.channels_last,
+        batch_size=cfg.batch_size,
+        workers=cfg.workers,
+        progress=cfg.progress,
+        trust_checkpoint=cfg.trust_checkpoint,
+    )
+    loggers = build_loggers(cfg.get("logger"))
+    status = "failed"
+    try:
+        result = cross_evaluate(
+            _plain(cfg.detectors),
+            _plain(cfg.test_sets),
+            cfg.output_dir,
+            cache_dir=cfg.cache_dir,
+            faces=_plain(cfg.faces),
+            options=options,
+            max_videos=cfg.max_videos,
+            bins=cfg.bins,
+            loggers=loggers,
+        )
+        status = "success"
+    finally:
+        for logger in loggers:
+            logger.finalize(status)
+        if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+            import wandb
+
+            wandb.finish(exit_code=0 if status == "success" else 1)
+    print_table(result)
+    return result
+
+
+def print_table(result: CrossEvaluation) -> None:
+    """The table's main columns on the console, and where everything went."""
+    table = Table(title="Cross-dataset evaluation (video level unless named)")
+    columns = ["auc_video", "auc_frame", "ap_video", "eer_video", "logloss_video", "bacc_video"]
+    columns += ["ece_video", "bacc_video_calibrated"]
+    table.add_column("detector")
+    table.add_column("test set")
+    table.add_column("videos", justify="right")
+    for column in columns:
+        table.add_column(
+            column.replace("_video", "").replace("_calibrated", " cal."), justify="right"
+        )
+    for row in result.table.to_dict(orient="records"):
+        cells = [row["detector"], column_name(row["test_set"], row["subset"]), str(row["videos"])]
+        cells += ["-" if row[c] != row[c] else f"{row[c]:.3f}" for c in columns]
+        table.add_row(*cells)
+    Console().print(table)
+    scored = ", ".join(f"{name} {count}" for name, count in result.scored.items())
+    Console().print(f"Videos scored this run (the rest from the cache): {scored or 'none'}")
+    Console().print(f"Table: {result.files['table']}  heatmap: {result.files['heatmap']}")
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="crosseval")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    """``python -m fakedetect.crosseval +detectors.NAME=W +test_sets.NAME=INDEX [...]``."""
+    run_crosseval(cfg)
+
+
+if __name__ == "__main__":
+    main()
