@@ -52,7 +52,7 @@ def calibration_measures(
     """``ece``, ``nll`` (log loss) and ``bacc`` (balanced accuracy at 0.5) of logits."""
     logits = np.asarray(logits, dtype=np.float64).reshape(-1)
     labels = np.asarray(labels, dtype=np.float64).reshape(-1)
-    measured = detection_metrics(torch.from_numpy(logits), torch.from_numpy(labels))
+    measured = detection_metrics(torch.tensor(logits), torch.tensor(labels))
     return {
         "ece": expected_calibration_error(expit(logits), labels, bins),
         "nll": float(measured["logloss"]),
@@ -141,8 +141,8 @@ def _fit_map(
     logits: np.ndarray, labels: np.ndarray, method: str, balanced: bool
 ) -> tuple[float, float]:
     """``(slope, bias)`` minimising the (weighted) log loss against Platt's targets."""
-    x = torch.as_tensor(logits, dtype=torch.float64)
-    y = torch.as_tensor(labels, dtype=torch.float64)
+    x = torch.tensor(logits, dtype=torch.float64)
+    y = torch.tensor(labels, dtype=torch.float64)
     fakes = y.sum()
     reals = len(y) - fakes
     targets = torch.where(y > 0.5, (fakes + 1) / (fakes + 2), 1 / (reals + 2))

@@ -65,12 +65,15 @@ class EvalSet:
             resolved path and size) in the face and score caches.
         faces: the set's face protocol overrides (merged over the run's).
         source: where it came from, for the logs.
+        split: the split its videos were taken from (None: the index has no splits, or
+            every split was asked for).
     """
 
     name: str
     videos: pd.DataFrame
     faces: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    split: str | None = None
 
 
 def _as_items(specs: Mapping[str, Any] | Sequence[Any] | None, what: str) -> list[tuple]:
@@ -180,6 +183,7 @@ def load_eval_set(name: str | None, spec: Any, max_videos: int | None = None) ->
         table = table[index["split"].astype(str).to_numpy() == split]
     elif split:
         log.info("%s has no splits: all of its %d videos are evaluated", where, len(table))
+        split = None
     table = table.sort_values("video", kind="stable")
     limit = options.get("max_videos", max_videos)
     if limit:
@@ -195,7 +199,7 @@ def load_eval_set(name: str | None, spec: Any, max_videos: int | None = None) ->
         # A dataset's labels.csv / index.csv is named after its folder.
         name = path.name if _is_folder(path) else path.stem
         name = path.parent.name if name in ("labels", "index") else name
-    return EvalSet(str(name), table, dict(options.get("faces") or {}), str(source))
+    return EvalSet(str(name), table, dict(options.get("faces") or {}), str(source), split)
 
 
 def _is_index_config(spec: Any) -> bool:
