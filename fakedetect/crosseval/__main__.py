@@ -22,8 +22,6 @@ from typing import Any
 import hydra
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from rich.console import Console
-from rich.table import Table
 
 from fakedetect.cli import exit_on_user_error
 from fakedetect.crosseval.report import column_name
@@ -83,24 +81,20 @@ def run_crosseval(cfg: DictConfig) -> CrossEvaluation:
 
 def print_table(result: CrossEvaluation) -> None:
     """The table's main columns on the console, and where everything went."""
-    table = Table(title="Cross-dataset evaluation (video level unless named)")
     columns = ["auc_video", "auc_frame", "ap_video", "eer_video", "logloss_video", "bacc_video"]
     columns += ["ece_video", "bacc_video_calibrated"]
-    table.add_column("detector")
-    table.add_column("test set")
-    table.add_column("videos", justify="right")
-    for column in columns:
-        table.add_column(
-            column.replace("_video", "").replace("_calibrated", " cal."), justify="right"
-        )
-    for row in result.table.to_dict(orient="records"):
-        cells = [row["detector"], column_name(row["test_set"], row["subset"]), str(row["videos"])]
-        cells += ["-" if row[c] != row[c] else f"{row[c]:.3f}" for c in columns]
-        table.add_row(*cells)
-    Console().print(table)
+    shown = result.table.assign(
+        test_set=[
+            column_name(s, u)
+            for s, u in zip(result.table["test_set"], result.table["subset"], strict=True)
+        ]
+    )[["detector", "test_set", "videos", *columns]]
+    shown.columns = [c.replace("_video", "").replace("_calibrated", "_cal") for c in shown.columns]
+    print("Cross-dataset evaluation (video level unless named _frame):")
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     scored = ", ".join(f"{name} {count}" for name, count in result.scored.items())
-    Console().print(f"Videos scored this run (the rest from the cache): {scored or 'none'}")
-    Console().print(f"Table: {result.files['table']}  heatmap: {result.files['heatmap']}")
+    print(f"Videos scored this run (the rest from the cache): {scored or 'none'}")
+    print(f"Table: {result.files['table']}\nHeatmap: {result.files['heatmap']}")
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="crosseval")
