@@ -178,3 +178,26 @@ def test_the_command_logs_a_wandb_table(media, make_cfg, tmp_path):
     assert wandb_table["columns"] == TABLE_COLUMNS and len(wandb_table["data"]) == 2
     images = list(out.glob("*/wandb/offline-run-*/files/media/images/crosseval/**/*.png"))
     assert len(images) == 3  # the heatmap and one reliability diagram per detector
+
+
+def test_score_cache_survives_a_killed_run(tmp_path):
+    from fakedetect.crosseval.cache import ScoreCache
+
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"weights")
+    member = {"path": str(weights), "architecture": None, "name": "w"}
+    cache = ScoreCache(tmp_path / "scores", member, {"size": 48})
+    faces = pd.DataFrame({"frame": [0, 5], "face_rank": [0, 0], "logit": [0.25, -1.5]})
+    cache.add("a_1", 2, faces)
+    cache.add("b_2", 3, faces.iloc[:0])  # no face: remembered, not scored again
+    cache.add("c_3", 2, faces)
+    text = cache.path.read_text()
+    cache.path.write_text(text[: text.rindex("\n", 0, len(text) - 1) + 8])  # c_3's rows cut
+    again = ScoreCache(tmp_path / "scores", member, {"size": 48})
+    assert again.missing(["a_1", "b_2", "c_3"]) == ["c_3"]
+    pd.testing.assert_frame_equal(again.faces("a_1"), faces)
+    assert again.faces("b_2").empty and again.frames_sampled("b_2") == 3
+    # Other settings or other weights: another cache.
+    assert ScoreCache(tmp_path / "scores", member, {"size": 64}).missing(["a_1"]) == ["a_1"]
+    weights.write_bytes(b"new weights")
+    assert len(ScoreCache(tmp_path / "scores", member, {"size": 48})) == 0
