@@ -142,15 +142,7 @@ def main(cfg: DictConfig) -> None:
         balanced=cfg.balanced,
         cache_dir=cfg.cache_dir,
         faces=OmegaConf.to_container(cfg.faces, resolve=True),
-        options=ScoringOptions(
-            device=cfg.device,
-            precision=cfg.precision,
-            channels_last=cfg.channels_last,
-            batch_size=cfg.batch_size,
-            workers=cfg.workers,
-            progress=cfg.progress,
-            trust_checkpoint=cfg.trust_checkpoint,
-        ),
+        options=ScoringOptions.from_config(cfg),
         max_videos=cfg.max_videos,
         bins=cfg.bins,
     )

@@ -44,15 +44,7 @@ def run_crosseval(cfg: DictConfig) -> CrossEvaluation:
     """Build the loggers, evaluate, close the loggers (the Hydra app without Hydra)."""
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    options = ScoringOptions(
-        device=cfg.device,
-        precision=cfg.precision,
-        channels_last=cfg.channels_last,
-        batch_size=cfg.batch_size,
-        workers=cfg.workers,
-        progress=cfg.progress,
-        trust_checkpoint=cfg.trust_checkpoint,
-    )
+    options = ScoringOptions.from_config(cfg)
     loggers = build_loggers(cfg.get("logger"))
     status = "failed"
     try:

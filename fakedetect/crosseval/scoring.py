@@ -92,6 +92,11 @@ class ScoringOptions:
     progress: bool = True
     trust_checkpoint: bool = False
 
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> ScoringOptions:
+        """The options of a command's config (``conf/crosseval.yaml``, ``calibrate.yaml``)."""
+        return cls(**{name: cfg[name] for name in cls.__dataclass_fields__ if name in cfg})
+
     def resolved(self) -> dict[str, str]:
         """The device type and dtype the networks will run with (part of the cache key)."""
         auto = "cuda" if torch.cuda.is_available() else "cpu"
