@@ -28,12 +28,13 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from scipy.special import expit
 
+from datamodules.command_errors import exit_on_user_error
+from datamodules.plain import plain_container
 from fakedetect.calibration import Calibration, fit_calibration
 from fakedetect.calibration_store import describe, write_sidecar
-from fakedetect.cli import exit_on_user_error
 from fakedetect.crosseval.scoring import ScoringOptions, SetScorer, detector_tables
 from fakedetect.crosseval.specs import detector_specs, load_eval_set
 from fakedetect.reliability import DEFAULT_BINS, plot_reliability
@@ -141,7 +142,7 @@ def main(cfg: DictConfig) -> None:
         level=cfg.level,
         balanced=cfg.balanced,
         cache_dir=cfg.cache_dir,
-        faces=OmegaConf.to_container(cfg.faces, resolve=True),
+        faces=plain_container(cfg.faces),
         options=ScoringOptions.from_config(cfg),
         max_videos=cfg.max_videos,
         bins=cfg.bins,

@@ -19,7 +19,7 @@ import logging
 import os
 from pathlib import Path
 
-from datamodules.checkpoints import safe_load
+from datamodules.training.checkpoints import safe_load
 from fakedetect.calibration import Calibration
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def read_calibration(
     Args:
         weights: our ``.ckpt`` or any other weights file.
         trust_checkpoint: allow a ``.ckpt`` that needs full unpickling (see
-            :func:`datamodules.checkpoints.safe_load`).
+            :func:`datamodules.training.checkpoints.safe_load`).
 
     Raises:
         FileNotFoundError: ``weights`` does not exist.

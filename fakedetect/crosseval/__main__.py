@@ -17,27 +17,19 @@ scores only that one. See docs/crosseval.md.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import hydra
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig
 
-from fakedetect.cli import exit_on_user_error
+from datamodules.command_errors import exit_on_user_error
+from datamodules.plain import plain_container
+from datamodules.training.loggers import instantiate_list as build_loggers  # ${wandb_offline:}
 from fakedetect.crosseval.report import column_name
 from fakedetect.crosseval.run import CrossEvaluation, cross_evaluate
 from fakedetect.crosseval.scoring import ScoringOptions
 
-# train registers the ${wandb_offline:} resolver that conf/logger/wandb.yaml uses.
-from train import instantiate_list as build_loggers
-
 log = logging.getLogger(__name__)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
 
 
 def run_crosseval(cfg: DictConfig) -> CrossEvaluation:
@@ -49,11 +41,11 @@ def run_crosseval(cfg: DictConfig) -> CrossEvaluation:
     status = "failed"
     try:
         result = cross_evaluate(
-            _plain(cfg.detectors),
-            _plain(cfg.test_sets),
+            plain_container(cfg.detectors),
+            plain_container(cfg.test_sets),
             cfg.output_dir,
             cache_dir=cfg.cache_dir,
-            faces=_plain(cfg.faces),
+            faces=plain_container(cfg.faces),
             options=options,
             max_videos=cfg.max_videos,
             bins=cfg.bins,

@@ -1,7 +1,7 @@
 """Score test sets with detector networks through two caches: extracted faces and face logits.
 
 For each test set, every network's :class:`~fakedetect.crosseval.cache.ScoreCache` is
-asked which videos it lacks; only those are extracted (``fakedetect.extract``'s resumable
+asked which videos it lacks; only those are extracted (``datamodules.extraction``'s resumable
 extraction, into ``<cache>/faces/<protocol digest>``, shared by every set scored with the
 same face protocol) and only those are scored, by the machinery of ``fakedetect.predict``
 (:func:`fakedetect.predict.score_extracted`). A network with nothing new is not even
@@ -20,17 +20,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.special import expit
 from torch import nn
 from tqdm import tqdm
 
-from datamodules.precision import bf16_is_fast
+from datamodules.devices import resolve_device
+from datamodules.extraction.crops import MARGIN, CropSettings
+from datamodules.extraction.extract import extract_faces
+from datamodules.extraction.log import FINISHED, ExtractionLog
+from datamodules.training.precision import bf16_is_fast
 from fakedetect.crosseval.cache import ScoreCache
 from fakedetect.crosseval.specs import DetectorSpec, EvalSet
-from fakedetect.extract import extract_faces
-from fakedetect.extraction_log import FINISHED, ExtractionLog
-from fakedetect.faces import MARGIN
 from fakedetect.predict import score_extracted
 from fakedetect.scoring import VideoScorer
 from fakedetect.weights import load_detector
@@ -99,8 +99,7 @@ class ScoringOptions:
 
     def resolved(self) -> dict[str, str]:
         """The device type and dtype the networks will run with (part of the cache key)."""
-        auto = "cuda" if torch.cuda.is_available() else "cpu"
-        device = torch.device(auto if self.device == "auto" else self.device)
+        device = resolve_device(self.device)
         bf16 = self.precision == "bf16" or (self.precision == "auto" and bf16_is_fast(device))
         return {"device_type": device.type, "dtype": "bfloat16" if bf16 else "float32"}
 
@@ -161,11 +160,7 @@ class SetScorer:
             table,
             faces_dir,
             detector=protocol["detector"],
-            frames_per_video=protocol["frames_per_video"],
-            policy=protocol["policy"],
-            size=protocol["size"],
-            margin=protocol["margin"],
-            faces_per_frame=protocol["faces_per_frame"],
+            crop=CropSettings.split_options(protocol)[0],
             jpeg_quality=protocol["jpeg_quality"],
             workers=self.options.workers,
             progress=self.options.progress,
@@ -205,8 +200,7 @@ class SetScorer:
             member = members[identity]
             scorer = VideoScorer(
                 {member["name"]: self._network(member)},
-                size=protocol["size"],
-                faces_per_frame=protocol["faces_per_frame"],
+                crop=CropSettings.split_options(protocol)[0],
                 device=self.options.device,
                 precision=self.options.precision,
                 channels_last=self.options.channels_last,

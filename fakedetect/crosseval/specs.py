@@ -6,7 +6,7 @@ the checkpoint forms are :func:`fakedetect.scoring.checkpoint_specs`'s.
 
 Test sets come as ``{name: spec}`` or a list of specs, a spec being:
 
-- a video index CSV (what ``datamodules.indexes.*`` builders, ``python -m fomm.fakes``
+- a video index CSV (what ``datamodules.indexes.*`` builders, ``python -m loop.fakes``
   (``labels.csv``) and the folder index write: ``path``, ``label``, optional ``video``,
   ``split``, ``method``), paths relative to the CSV's folder;
 - a folder of videos with ``labels.csv`` (or ``labels_csv``), read by
@@ -34,7 +34,7 @@ import hydra
 import pandas as pd
 
 from datamodules.indexes.folder import folder_index
-from fakedetect.extraction_log import list_videos
+from datamodules.video_list import list_videos
 from fakedetect.scoring import checkpoint_specs
 
 log = logging.getLogger(__name__)
