@@ -10,6 +10,7 @@ from crosseval_media import WHOLE_FRAME, write_alpha, write_beta
 from pipeline_checkpoints import write_tiny_checkpoint
 
 import fakedetect.crosseval.scoring as crosseval_scoring
+from datamodules.extraction.crops import CropSettings
 from fakedetect.calibration import Calibration
 from fakedetect.crosseval import ScoringOptions, cross_evaluate
 from fakedetect.crosseval.specs import detector_specs, load_eval_set
@@ -80,7 +81,7 @@ def test_table_cache_and_ensemble(media, counted, tmp_path):
     scorer = VideoScorer.from_checkpoints(
         [str(media["first"]), str(media["second"])],
         detector=WHOLE_FRAME["detector"],
-        **{k: v for k, v in WHOLE_FRAME.items() if k != "detector"},
+        crop=CropSettings.split_options(WHOLE_FRAME)[0],
         device="cpu",
         precision="fp32",
     )

@@ -5,6 +5,7 @@ import shutil
 import pytest
 from crosseval_media import WHOLE_FRAME, write_beta
 
+from datamodules.extraction.crops import CropSettings
 from fakedetect.crosseval import ScoringOptions, cross_evaluate
 from fakedetect.scoring import VideoScorer
 
@@ -33,7 +34,7 @@ def test_icpr_weights_are_scored_and_cached_by_their_digest(reference_dir, tmp_p
     scorer = VideoScorer.from_checkpoints(
         str(weights),
         detector=PROTOCOL["detector"],
-        **{k: v for k, v in PROTOCOL.items() if k != "detector"},
+        crop=CropSettings.split_options(PROTOCOL)[0],
         device="cpu",
         precision="fp32",
     )
