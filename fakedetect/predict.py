@@ -37,6 +37,7 @@ from rich.table import Table
 from fakedetect.cli import exit_on_user_error
 from fakedetect.extract import VideoResult, extract_faces
 from fakedetect.extraction_log import ExtractionLog, list_videos
+from fakedetect.onnx_runtime import use_backend
 from fakedetect.overlay import write_attention_video
 from fakedetect.scoring import VideoScore, VideoScorer, video_score
 
@@ -278,6 +279,7 @@ def main(cfg: DictConfig) -> None:
         channels_last=cfg.channels_last,
         batch_size=cfg.batch_size,
     )
+    use_backend(scorer, cfg.backend, cfg.precision)
     run_prediction(
         scorer,
         videos,
