@@ -30,12 +30,16 @@ def report(title, errors):
         print(f"  {label}: {reference:.1e}, {torch_error:.1e}")
 
 
-def test_fomm_vox_small(reference_dir, tmp_path):
-    folder = reference_dir / "fomm" / "vox-small"
+def exported(folder, output):
+    """The reference model (exported to ``output``), its expected arrays and its inputs."""
     nets = fomm.load_official_checkpoint(folder / "checkpoint.pth.tar", folder / "config.yaml")
+    export_networks(nets, output, size=64)
     expected = dict(np.load(folder / "expected.npz"))
-    export_networks(nets, tmp_path, size=64)
-    source, driving = (torch.tensor(expected[name]) for name in ("source", "driving"))
+    return nets, expected, torch.tensor(expected["source"]), torch.tensor(expected["driving"])
+
+
+def test_fomm_vox_small(reference_dir, tmp_path):
+    nets, expected, source, driving = exported(reference_dir / "fomm" / "vox-small", tmp_path)
     batch = len(driving)
     with torch.no_grad():
         kp = {"source": nets.kp_detector(source), "driving": nets.kp_detector(driving)}
@@ -60,11 +64,7 @@ def test_fomm_vox_small(reference_dir, tmp_path):
 
 
 def test_tpsmm_vox_small(reference_dir, tmp_path):
-    folder = reference_dir / "tpsmm" / "vox-small"
-    nets = fomm.load_official_checkpoint(folder / "checkpoint.pth.tar", folder / "config.yaml")
-    expected = dict(np.load(folder / "expected.npz"))
-    export_networks(nets, tmp_path, size=64)
-    source, driving = (torch.tensor(expected[name]) for name in ("source", "driving"))
+    nets, expected, source, driving = exported(reference_dir / "tpsmm" / "vox-small", tmp_path)
     batch = len(driving)
     sources = source.expand(batch, -1, -1, -1)
     points = {k: torch.tensor(expected[k]) for k in ("kp_source_fg_kp", "kp_driving_fg_kp")}
