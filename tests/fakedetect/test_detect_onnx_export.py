@@ -104,6 +104,7 @@ def test_a_siamese_tuned_attention_model_keeps_its_attention_output(tmp_path):
     assert not net.training
 
 
+@pytest.mark.slow
 @pytest.mark.reference
 def test_icpr_efficientnet_autoatt_b4_matches_the_reference(make_cfg, reference_dir, tmp_path):
     folder = reference_dir / "icpr2020dfdc" / "EfficientNetAutoAttB4"

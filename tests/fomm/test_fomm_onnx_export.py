@@ -89,6 +89,7 @@ def test_our_checkpoint_exports_and_matches_torch_at_other_batch_sizes(
     assert not networks.generator.training
 
 
+@pytest.mark.slow
 def test_tpsmm_exports_every_network_and_matches_torch(make_cfg, tmp_path):
     checkpoint, config = write_tpsmm_checkpoint(tmp_path)
     manifest = export(make_cfg, checkpoint, tmp_path / "onnx", f"config={config}")

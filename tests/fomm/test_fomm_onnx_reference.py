@@ -63,6 +63,7 @@ def test_fomm_vox_small(reference_dir, tmp_path):
     report("FOMM vox-small", errors)
 
 
+@pytest.mark.slow
 def test_tpsmm_vox_small(reference_dir, tmp_path):
     nets, expected, source, driving = exported(reference_dir / "tpsmm" / "vox-small", tmp_path)
     batch = len(driving)
