@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install torch, the project (editable) and facenet-pytorch
 
 run: $(STAMP) ## The whole loop on the embedded dataset (CPU, <15 min): FOMM, fakes, detector, studies, report
-	$(PY) -m fakedetect.loop
+	$(PY) -m loop
 
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m pytest
@@ -41,9 +41,10 @@ test: $(STAMP) ## Run the whole test suite
 test-fast: $(STAMP) ## Run the tests without the slow end-to-end ones
 	$(PY) -m pytest -m "not slow"
 
-lint: $(STAMP) ## Check format and lint with ruff
+lint: $(STAMP) ## Check format and lint with ruff, and the layer contract with import-linter
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 format: $(STAMP) ## Format and fix lint in place
 	$(VENV)/bin/ruff format .
@@ -53,5 +54,5 @@ bench: $(STAMP) ## Run the benchmarks (they print numbers)
 	@for b in $$(grep -l '__main__' benchmarks/*.py); do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean: ## Remove caches, logs and outputs (keeps .venv and data/)
-	rm -rf .pytest_cache .ruff_cache logs outputs multirun
+	rm -rf .pytest_cache .ruff_cache .import_linter_cache logs outputs multirun
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

@@ -24,9 +24,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
-from datamodules.precision import warn_if_bf16_is_emulated  # also registers ${auto_precision:}
-from datamodules.resume import resume
-from datamodules.selection import selection_record, write_selection_record
+from datamodules.training.precision import (
+    warn_if_bf16_is_emulated,  # also registers ${auto_precision:}
+)
+from datamodules.training.resume import resume
+from datamodules.training.selection import selection_record, write_selection_record
 
 log = logging.getLogger(__name__)
 

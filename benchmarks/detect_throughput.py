@@ -29,11 +29,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from datamodules.extraction.crops import CropSettings, crop_face
+from datamodules.extraction.log import ExtractionLog
 from datamodules.face_detection import MTCNNDetector
-from datamodules.precision import bf16_is_fast, hardware_banner
-from datamodules.video_io import open_video
-from fakedetect.extraction_log import ExtractionLog, list_videos
-from fakedetect.faces import CropSettings, crop_face, sample_indices
+from datamodules.training.precision import bf16_is_fast, hardware_banner
+from datamodules.video_io import open_video, sample_indices
+from datamodules.video_list import list_videos
 from fakedetect.nets import EfficientNetAutoAttB4, EfficientNetB4
 from fakedetect.predict import run_prediction, scoring_threads
 from fakedetect.scoring import VideoScorer

@@ -1,4 +1,4 @@
-"""Deepfake dataset generation speed: ``fomm.fakes.generate_fakes`` on the embedded dataset.
+"""Deepfake dataset generation speed: ``loop.fakes.generate_fakes`` on the embedded dataset.
 
 The embedded talking heads (60 videos of 80 frames, 64x64, 22 identities in train/, val/
 and test/; generated under ``<data dir>/embedded`` if missing) are reenacted by the tiny
@@ -25,9 +25,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from datamodules.embedded import ensure_embedded_dataset
-from datamodules.precision import hardware_banner
-from fomm import fakes
+from datamodules.training.precision import hardware_banner
 from fomm.nets import build_networks
+from loop.fakes import generate as fakes
 
 ROOT = Path(__file__).resolve().parents[1]
 

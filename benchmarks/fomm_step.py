@@ -30,9 +30,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from datamodules.precision import hardware_banner  # noqa: E402
+from datamodules.training.precision import hardware_banner  # noqa: E402
 from fomm.inference import animate, normalize_kp  # noqa: E402
-from fomm.module import FOMMLitModule, make_adam  # noqa: E402
+from fomm.module import FOMMLitModule  # noqa: E402
+from fomm.train_params import make_adam  # noqa: E402
 
 from bench_timing import autocast as autocast_context  # noqa: E402
 from bench_timing import best_time  # noqa: E402

@@ -51,7 +51,7 @@ import pandas as pd  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 
-from datamodules.precision import bf16_is_fast, cpu_features, hardware_banner  # noqa: E402
+from datamodules.training.precision import bf16_is_fast, cpu_features, hardware_banner  # noqa: E402
 
 from gpu_check_rows import (  # noqa: E402
     FULL,

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from datamodules.embedded import write_talking_heads
+from datamodules.extraction.log import FACES_COLUMNS
 from datamodules.synthetic_faces import random_identity, render_talking_head
-from fakedetect.extraction_log import FACES_COLUMNS
 
 from gpu_check_rows import Sizes, fomm_overrides
 

@@ -30,7 +30,7 @@ import onnxruntime
 import torch
 from omegaconf import OmegaConf
 
-from datamodules.precision import hardware_banner
+from datamodules.training.precision import hardware_banner
 from fakedetect.export import export_detector
 from fakedetect.nets import EfficientNetAutoAttB4
 from fakedetect.onnx_runtime import load_onnx_detector

@@ -35,20 +35,22 @@ import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from datamodules.embedded import ensure_embedded_dataset  # noqa: E402
+from datamodules.extraction.crops import CropSettings  # noqa: E402
 from datamodules.face_detection import WholeFrameDetector  # noqa: E402
 from datamodules.fomm_layout import identity_of  # noqa: E402
-from datamodules.precision import hardware_banner  # noqa: E402
+from datamodules.training.precision import hardware_banner  # noqa: E402
 from datamodules.video_io import read_video  # noqa: E402
 from datamodules.video_writer import write_video  # noqa: E402
 from fakedetect.scoring import VideoScorer  # noqa: E402
-from fakedetect.studies.bitrate import bitrate_study  # noqa: E402
-from fakedetect.studies.inputs import load_fomm_networks, to_tensor  # noqa: E402
-from fakedetect.studies.occlusion import occlusion_study  # noqa: E402
-from fakedetect.studies.pose import pose_study  # noqa: E402
-from fakedetect.studies.robustness import robustness_study  # noqa: E402
 from fakedetect.weights import load_detector  # noqa: E402
 from fomm.inference import animate  # noqa: E402
 from fomm.nets import build_networks  # noqa: E402
+from loop.studies.bitrate import bitrate_study  # noqa: E402
+from loop.studies.inputs import load_fomm_networks, to_tensor  # noqa: E402
+from loop.studies.occlusion import occlusion_study  # noqa: E402
+from loop.studies.options import StudyOptions  # noqa: E402
+from loop.studies.pose import pose_study  # noqa: E402
+from loop.studies.robustness import robustness_study  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -126,7 +128,7 @@ def main() -> None:
     scorer = VideoScorer(
         {"detector": detector},
         detector=WholeFrameDetector(),
-        size=args.face_size,
+        crop=CropSettings(size=args.face_size),
         device="cpu",
         precision="fp32",
     )
@@ -146,7 +148,10 @@ def main() -> None:
     timed(
         "bitrate (3 bitrates x 0.01, scored)",
         lambda: bitrate_study(
-            networks, videos, out / "bitrate", bitrate_scale=0.01, scorer=scorer, progress=False
+            networks,
+            StudyOptions(videos, out / "bitrate", progress=False),
+            bitrate_scale=0.01,
+            scorer=scorer,
         ),
         rows,
     )
@@ -154,22 +159,21 @@ def main() -> None:
         f"pose (keypoints, 3+3 pairs, {args.pose_frames} frames)",
         lambda: pose_study(
             networks,
-            videos,
-            out / "pose",
+            StudyOptions(videos, out / "pose", max_frames=args.pose_frames, progress=False),
             pose_descriptor="keypoints",
-            max_frames=args.pose_frames,
-            progress=False,
         ),
         rows,
     )
     timed(
         "occlusion",
-        lambda: occlusion_study(networks, videos, out / "occlusion", progress=False),
+        lambda: occlusion_study(networks, StudyOptions(videos, out / "occlusion", progress=False)),
         rows,
     )
     timed(
         "robustness (defaults, 16 videos)",
-        lambda: robustness_study(scorer, index, out / "robustness", perturbations, progress=False),
+        lambda: robustness_study(
+            scorer, StudyOptions(index, out / "robustness", progress=False), perturbations
+        ),
         rows,
     )
     print(pd.DataFrame(rows).to_string(index=False))

@@ -37,7 +37,7 @@ from omegaconf import DictConfig  # noqa: E402
 from pytorch_lightning.plugins.layer_sync import LayerSync, TorchSyncBatchNorm  # noqa: E402
 from torch import nn  # noqa: E402
 
-from datamodules.precision import hardware_banner  # noqa: E402
+from datamodules.training.precision import hardware_banner  # noqa: E402
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 MODELS = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import torch
+
+from datamodules.devices import resolve_device
 
 Frames = Sequence[np.ndarray] | np.ndarray
 
@@ -177,13 +178,6 @@ class FaceDetector(abc.ABC):
         return results
 
     __call__ = detect
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Turn ``"auto"`` into CUDA when present, else CPU; pass anything else through."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class MTCNNDetector(FaceDetector):

@@ -1,4 +1,4 @@
-"""Face crops for deepfake detection: the dataset, its samplers and the DataModule.
+"""Face crops for deepfake detection: the DataModule (its dataset: :mod:`datamodules.face_crops`).
 
 A video index (``video, path, label, original, split``) says what each video
 is; the faces table a face extraction writes (``DIR/faces.csv``: ``video,
@@ -31,177 +31,38 @@ from pathlib import Path
 from typing import Any
 
 import albumentations as A
-import cv2
-import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, Dataset, RandomSampler, get_worker_info
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from datamodules.global_batch import announce_batch_sizes, split_global_batch, world_size
-from datamodules.indexes.common import split_leaks
+from datamodules.extraction.crops import CropSettings
+from datamodules.face_crops import FaceCropDataset, collate_faces, seed_worker
+from datamodules.face_tables import SPLITS, join_faces, read_video_index, unfinished_videos
+from datamodules.face_transform import IMAGENET_MEAN, IMAGENET_STD, face_transform
+from datamodules.plain import plain_container
 from datamodules.samplers import (
     BalancedBatchSampler,
     TrainSampling,
     TripletBatchSampler,
     fixed_triplets,
 )
-from datamodules.skipped import SKIPPED_KEY, collate_with_skipped, warn_skip
-from fakedetect.augment import IMAGENET_MEAN, IMAGENET_STD, face_transform
+from datamodules.self_blended import (
+    PairBatchSampler,
+    SelfBlendedFaces,
+    check_fakes,
+    collate_pairs,
+)
+from datamodules.training.global_batch import announce_batch_sizes, split_global_batch, world_size
 
 log = logging.getLogger(__name__)
 
-INDEX_COLUMNS = ("video", "label", "split")
-FACES_COLUMNS = ("video", "frame", "path", "face_rank")
-SPLITS = ("train", "val", "test")
 _STAGE_SPLITS = {
     "fit": ("train", "val"),
     "validate": ("val",),
     "test": ("test",),
     "predict": ("test",),
 }
-_MAX_SUBSTITUTIONS = 20
-
-
-def evenly_spaced_frames(table: pd.DataFrame, frames_per_video: int | None) -> pd.DataFrame:
-    """Keep ``frames_per_video`` frames of each video, spread evenly from its first to its last.
-
-    Every face of a kept frame stays; videos with fewer frames keep them all.
-    """
-    if frames_per_video is None:
-        return table
-    if frames_per_video < 1:
-        raise ValueError(f"frames_per_video={frames_per_video} must be >= 1 (or null for all).")
-    kept = []
-    for _, frames in table.groupby("video", sort=False)["frame"]:
-        unique = np.unique(frames.to_numpy())
-        if len(unique) > frames_per_video:
-            positions = np.linspace(0, len(unique) - 1, frames_per_video).round().astype(int)
-            unique = unique[positions]
-        kept.append(frames.index[np.isin(frames.to_numpy(), unique)])
-    return table.loc[np.concatenate(kept)] if kept else table.iloc[:0]
-
-
-class FaceCropDataset(Dataset):
-    """The face crops of one split; an int index gives a face, a 3-tuple a triplet.
-
-    Args:
-        table: one row per crop with ``video``, ``frame``, ``face_rank``,
-            ``path`` (relative to ``faces_dir``) and ``label``.
-        faces_dir: the extraction folder.
-        transform: the albumentations pipeline giving the image tensor.
-        substitute_unreadable: replace an unreadable crop by a random crop of
-            the same class (training: batches stay full and balanced) instead
-            of leaving it out (evaluation: every crop counts once).
-        rank: the process rank, mixed into the augmentation seed under DDP.
-    """
-
-    def __init__(
-        self,
-        table: pd.DataFrame,
-        faces_dir: Path,
-        transform: A.BasicTransform,
-        substitute_unreadable: bool = False,
-        rank: int = 0,
-    ) -> None:
-        # Numpy arrays, not lists of Python objects: worker processes then share
-        # the pages instead of copying them on every reference count change.
-        self.videos = table["video"].to_numpy(dtype=str)
-        self.paths = table["path"].to_numpy(dtype=str)
-        self.frames = table["frame"].to_numpy(dtype=np.int64)
-        self.face_ranks = table["face_rank"].to_numpy(dtype=np.int64)
-        self.labels = table["label"].to_numpy(dtype=np.int64)
-        self.faces_dir = Path(faces_dir)
-        self.transform = transform
-        self.substitute_unreadable = substitute_unreadable
-        self.rank = rank
-        self._by_label = {label: np.flatnonzero(self.labels == label) for label in (0, 1)}
-        self.reseed(int(torch.empty((), dtype=torch.int64).random_().item()))
-
-    def reseed(self, seed: int) -> None:
-        """Seed the augmentation and the substitution draws (per worker and process)."""
-        state = np.random.SeedSequence([seed % 2**63, self.rank]).generate_state(2)
-        self.rng = np.random.default_rng(state[0])
-        self.transform.set_random_seed(int(state[1]))
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def _image(self, index: int) -> torch.Tensor:
-        path = self.faces_dir / self.paths[index]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None or image.size == 0:
-            raise _UnreadableCrop(path)
-        return self.transform(image=cv2.cvtColor(image, cv2.COLOR_BGR2RGB))["image"]
-
-    def _image_or_substitute(self, index: int, skipped: list[str]) -> tuple[torch.Tensor, int]:
-        for _ in range(_MAX_SUBSTITUTIONS):
-            try:
-                return self._image(index), index
-            except _UnreadableCrop as error:
-                skipped.append(warn_skip(error.path, "unreadable or empty face crop"))
-                index = int(self.rng.choice(self._by_label[int(self.labels[index])]))
-        raise RuntimeError(
-            f"{_MAX_SUBSTITUTIONS} face crops in a row were unreadable (the last: "
-            f"{skipped[-1]}); the faces folder looks broken, see the warnings above."
-        )
-
-    def __getitem__(self, index: int | Sequence[int]) -> dict[str, Any]:
-        if not isinstance(index, int | np.integer):
-            return self._triplet(index)
-        skipped: list[str] = []
-        if self.substitute_unreadable:
-            image, index = self._image_or_substitute(int(index), skipped)
-        else:
-            try:
-                image = self._image(index)
-            except _UnreadableCrop as error:
-                return {SKIPPED_KEY: [warn_skip(error.path, "unreadable or empty face crop")]}
-        return {
-            "image": image,
-            "label": torch.tensor(self.labels[index], dtype=torch.float32),
-            "video": str(self.videos[index]),
-            "frame": int(self.frames[index]),
-            "face_rank": int(self.face_ranks[index]),
-            SKIPPED_KEY: skipped,
-        }
-
-    def _triplet(self, indices: Sequence[int]) -> dict[str, Any]:
-        skipped: list[str] = []
-        images = {}
-        for role, index in zip(("anchor", "positive", "negative"), indices, strict=True):
-            images[role], _ = self._image_or_substitute(int(index), skipped)
-        return {
-            **images,
-            "anchor_label": torch.tensor(self.labels[indices[0]], dtype=torch.float32),
-            "negative_label": torch.tensor(self.labels[indices[2]], dtype=torch.float32),
-            SKIPPED_KEY: skipped,
-        }
-
-
-class _UnreadableCrop(Exception):
-    def __init__(self, path: Path) -> None:
-        super().__init__(str(path))
-        self.path = path
-
-
-def collate_faces(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """``collate_with_skipped``, plus samples that are only a skip message (left-out crops)."""
-    left_out = [message for s in samples if set(s) == {SKIPPED_KEY} for message in s[SKIPPED_KEY]]
-    batch = collate_with_skipped([s for s in samples if set(s) != {SKIPPED_KEY}])
-    batch[SKIPPED_KEY] = left_out + batch[SKIPPED_KEY]
-    return batch
-
-
-def _seed_worker(worker_id: int) -> None:
-    """Give each worker (of each epoch and process) its own augmentation stream."""
-    info = get_worker_info()
-    info.dataset.reseed(info.seed)
-
-
-def _plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
 
 
 class FaceDataModule(pl.LightningDataModule):
@@ -226,7 +87,7 @@ class FaceDataModule(pl.LightningDataModule):
             :func:`fakedetect.augment.icpr_augmentation`); null for none.
         num_workers: DataLoader worker processes.
         pin_memory: pin batches for GPU transfer; null pins when CUDA is available.
-        extract: arguments of ``fakedetect.extract.extract_faces`` to extract the
+        extract: arguments of ``datamodules.extraction.extract.extract_faces`` to extract the
             faces of the index at start-up when ``faces.csv`` is missing or
             incomplete; null to require a finished extraction.
         seed: seeds the fixed validation triplets (and the self-blended validation).
@@ -262,8 +123,6 @@ class FaceDataModule(pl.LightningDataModule):
         self_blend: Any = None,
     ) -> None:
         super().__init__()
-        from datamodules.self_blended import SelfBlendedFaces, check_fakes
-
         self.fakes = check_fakes(fakes, self_blend)
         self.self_blended = (
             SelfBlendedFaces(self_blend, faces_dir, seed) if fakes == "self_blended" else None
@@ -284,7 +143,7 @@ class FaceDataModule(pl.LightningDataModule):
         self.augment = augment
         self.num_workers = num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
-        self.extract = _plain(extract)
+        self.extract = plain_container(extract)
         self.seed = seed
         self.mean, self.std = tuple(mean), tuple(std)
         self._index_df: pd.DataFrame | None = None
@@ -299,63 +158,15 @@ class FaceDataModule(pl.LightningDataModule):
     def video_index(self) -> pd.DataFrame:
         """The video index, read or built once, with its columns checked."""
         if self._index_df is None:
-            if callable(self.index):
-                index = self.index()
-                source = getattr(self.index, "func", self.index)
-                where = f"the index built by {getattr(source, '__qualname__', source)}"
-            else:
-                path = Path(self.index)
-                if not path.is_file():
-                    raise FileNotFoundError(
-                        f"Video index {path} does not exist: build it with the dataset's index "
-                        "builder (datamodules.indexes) or point data.index at the CSV."
-                    )
-                index = pd.read_csv(path, dtype={"video": str}, keep_default_na=False)
-                where = str(path)
-            missing = [column for column in INDEX_COLUMNS if column not in index.columns]
-            if missing:
-                raise ValueError(f"{where} lacks the column(s) {', '.join(missing)}.")
-            index = index.assign(video=index["video"].astype(str), label=index["label"].astype(int))
-            leak = split_leaks(index)
-            if leak:
-                log.warning(
-                    "%s: %s: validation and test then share videos or people with training, "
-                    "and the numbers they give are optimistic.",
-                    where,
-                    leak,
-                )
-            bad_labels = sorted(set(index["label"].unique()) - {0, 1})
-            if bad_labels:
-                raise ValueError(
-                    f"{where} has labels {bad_labels}; they must be 0 (real) or 1 (fake)."
-                )
-            self._index_df = index
+            self._index_df = read_video_index(self.index)
         return self._index_df
 
     def _extraction_hint(self) -> str:
         return (
-            f"extract the faces first: `python -m fakedetect.extract videos=<the index CSV or "
+            f"extract the faces first: `python -m datamodules.extraction videos=<the index CSV or "
             f"video folder> output={self.faces_dir}`, or set data.extract to extract them "
             "at start-up"
         )
-
-    def _missing_videos(self) -> list[str]:
-        """Videos of the index that extraction has not finished.
-
-        A video where no face was found is finished too (its status row in ``videos.csv``
-        says so): without that, every run would start the extraction again for it.
-        """
-        from fakedetect.extraction_log import FINISHED, ExtractionLog
-
-        videos = self.video_index()["video"]
-        done: set[str] = set()
-        if self.faces_csv.is_file():
-            faces = pd.read_csv(self.faces_csv, usecols=["video"], dtype={"video": str})
-            done |= set(faces["video"])
-        if (self.faces_dir / "videos.csv").is_file():
-            status = ExtractionLog.read_status(self.faces_dir)
-            done |= set(status.loc[status["status"].isin(FINISHED), "video"].astype(str))
-        return [video for video in videos if video not in done]
 
     def prepare_data(self) -> None:
         """Extract the faces of the index when ``faces.csv`` is missing or lacks videos.
@@ -363,12 +174,14 @@ class FaceDataModule(pl.LightningDataModule):
         Runs only where ``extract`` is configured; the extraction resumes, so
         videos already done are not redone.
         """
-        missing = self._missing_videos()
+        missing = unfinished_videos(self.faces_dir, self.video_index()["video"])
         if missing and self.extract is not None:
-            from fakedetect.extract import extract_faces
+            # Imported when needed: most runs find their faces extracted already.
+            from datamodules.extraction.extract import extract_faces
 
             log.info("Extracting faces of %d videos into %s", len(missing), self.faces_dir)
-            extract_faces(self.video_index(), self.faces_dir, **self.extract)
+            crop, options = CropSettings.split_options(self.extract)
+            extract_faces(self.video_index(), self.faces_dir, crop=crop, **options)
         if self.self_blended is not None and self.faces_csv.is_file():
             self.setup("fit")  # finds the landmarks once here, cached for every process
             self.self_blended.pool("train", self.splits["train"])
@@ -379,7 +192,13 @@ class FaceDataModule(pl.LightningDataModule):
         """Join index and faces, subsample frames, split; fail early on anything unusable."""
         self._split_batches()
         if not self.splits:
-            self._build_splits()
+            self.splits = join_faces(
+                self.faces_csv,
+                self.video_index(),
+                self.max_faces_per_frame,
+                self.frames_per_video,
+                self._extraction_hint(),
+            )
         for split in _STAGE_SPLITS.get(stage or "fit", SPLITS):
             self._require(split, both_classes=split == "train" and self.self_blended is None)
 
@@ -398,36 +217,6 @@ class FaceDataModule(pl.LightningDataModule):
         announce_batch_sizes(
             self, {key: (sizes[key][0], share) for key, share in self.per_process.items()}
         )
-
-    def _build_splits(self) -> None:
-        if not self.faces_csv.is_file():
-            raise FileNotFoundError(f"{self.faces_csv} does not exist: {self._extraction_hint()}.")
-        faces = pd.read_csv(self.faces_csv, dtype={"video": str, "path": str})
-        missing = [column for column in FACES_COLUMNS if column not in faces.columns]
-        if missing:
-            raise ValueError(f"{self.faces_csv} lacks the column(s) {', '.join(missing)}.")
-        index = self.video_index()
-        without_faces = sorted(set(index["video"]) - set(faces["video"]))
-        if without_faces:
-            log.warning(
-                "%d of %d videos of the index have no faces in %s and are left out (e.g. %s); "
-                "if extraction did not finish, %s.",
-                len(without_faces),
-                len(index),
-                self.faces_csv,
-                ", ".join(without_faces[:5]),
-                self._extraction_hint(),
-            )
-        faces = faces[faces["face_rank"] < self.max_faces_per_frame]
-        table = faces.merge(index[["video", "label", "split"]], on="video", how="inner")
-        for split in SPLITS:
-            rows = table[table["split"] == split].sort_values(["video", "frame", "face_rank"])
-            self.splits[split] = evenly_spaced_frames(rows, self.frames_per_video[split])
-        counts = ", ".join(
-            f"{split} {len(rows)} faces / {rows['video'].nunique()} videos"
-            for split, rows in self.splits.items()
-        )
-        log.info("Face crops: %s", counts)
 
     def _require(self, split: str, both_classes: bool = False) -> pd.DataFrame:
         rows = self.splits[split]
@@ -462,7 +251,7 @@ class FaceDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             collate_fn=collate_fn,
-            worker_init_fn=_seed_worker if self.num_workers else None,
+            worker_init_fn=seed_worker if self.num_workers else None,
             persistent_workers=False,
             **kwargs,
         )
@@ -516,8 +305,6 @@ class FaceDataModule(pl.LightningDataModule):
         return face_transform(self.image_size, self.augment if train else None, self.mean, self.std)
 
     def _self_blended_train_loader(self, sampling: TrainSampling) -> DataLoader:
-        from datamodules.self_blended import PairBatchSampler, collate_pairs
-
         if sampling.mode != "binary":
             raise ValueError(
                 f"data.fakes=self_blended trains single faces; the model asks for "

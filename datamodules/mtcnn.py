@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
-from datamodules.precision import bf16_is_fast
+from datamodules.training.precision import bf16_is_fast
 
 _PNET_STRIDE = 2
 _PNET_CELL = 12

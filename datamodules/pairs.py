@@ -23,16 +23,16 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.fomm_augment import FOMMAugmentation
 from datamodules.fomm_layout import FOMMSplits, VideoItem, discover_splits, group_by_identity
 from datamodules.frame_sources import UnreadableVideoError, VideoMeta
-from datamodules.global_batch import announce_batch_sizes, split_global_batch, world_size
 from datamodules.metadata_cache import MetadataCache
+from datamodules.plain import plain_container
 from datamodules.skipped import collate_with_skipped, warn_skip
-from datamodules.video_io import open_video
+from datamodules.training.global_batch import announce_batch_sizes, split_global_batch, world_size
+from datamodules.video_io import open_video, sample_indices
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +45,6 @@ def sample_rng() -> np.random.Generator:
     state would be copied identically into every forked worker.
     """
     return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
-
-
-def evenly_spaced(total: int, count: int | None) -> list[int]:
-    """``count`` indices spread evenly over ``range(total)``, first and last included.
-
-    All of them when ``count`` is None or not smaller than ``total``.
-    """
-    if count is None or count >= total:
-        return list(range(total))
-    return np.unique(np.linspace(0, total - 1, count).round().astype(int)).tolist()
 
 
 class _VideoFrames:
@@ -215,13 +205,6 @@ class FOMMVideoDataset(Dataset):
         return {"video": video, "name": name, "skipped": []}
 
 
-def _plain(value: Any) -> Any:
-    """Hydra passes nested config nodes; the datasets want plain lists and dicts."""
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
-
-
 class FOMMDataModule(pl.LightningDataModule):
     """The FOMM datasets (taichi, vox, mgif, bair, nemo, fashion, or your own) as a DataModule.
 
@@ -280,7 +263,7 @@ class FOMMDataModule(pl.LightningDataModule):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.root_dir = os.fspath(root_dir)
-        self.frame_shape = tuple(int(v) for v in _plain(frame_shape))
+        self.frame_shape = tuple(int(v) for v in plain_container(frame_shape))
         if len(self.frame_shape) not in (2, 3) or min(self.frame_shape[:2]) < 1:
             raise ValueError(f"frame_shape={list(self.frame_shape)} must be [H, W] or [H, W, C]")
         if val_max_videos is not None and val_max_videos < 1:
@@ -288,7 +271,7 @@ class FOMMDataModule(pl.LightningDataModule):
                 f"val_max_videos={val_max_videos} must be at least 1, or null to validate on "
                 "every validation video"
             )
-        self.augmentation_params = _plain(augmentation_params) or {}
+        self.augmentation_params = plain_container(augmentation_params) or {}
         self.augmentation = FOMMAugmentation(**self.augmentation_params)
         self.train_set: FOMMPairDataset | None = None
         self.val_set: FOMMVideoDataset | None = None
@@ -363,7 +346,7 @@ class FOMMDataModule(pl.LightningDataModule):
             )
         if (fitting or stage == "validate") and splits.val_problem and self._validation_runs():
             raise ValueError(f"The validation set is empty: {splits.val_problem}")
-        val_index = evenly_spaced(len(splits.val), hp.val_max_videos)
+        val_index = sample_indices(len(splits.val), hp.val_max_videos)
         self.val_set = FOMMVideoDataset(
             [splits.val[i] for i in val_index],
             [val_metas[i] for i in val_index],

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from datamodules.face_crops import read_crop
 from datamodules.face_landmarks import stored_landmarks
 
 log = logging.getLogger(__name__)
@@ -69,14 +69,6 @@ class CropLandmarks:
     def counts(self) -> dict[str, int]:
         """Rows per source."""
         return dict(Counter(self.sources))
-
-
-def read_crop(path: Path) -> np.ndarray | None:
-    """A crop as uint8 RGB, or None when it cannot be read."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        return None
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def cache_folder(faces_dir: Path) -> Path:

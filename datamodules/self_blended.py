@@ -29,15 +29,14 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import BatchSampler, Dataset, Sampler
+from torch.utils.data import BatchSampler, Sampler
 
-from datamodules.faces import collate_faces
+from datamodules.face_crops import CropRows, collate_faces, read_crop
 from datamodules.pairs import sample_rng
 from datamodules.self_blend_landmarks import (
     NONE,
     CropLandmarks,
     LandmarkDetector,
-    read_crop,
     resolve_crop_landmarks,
 )
 from datamodules.skipped import SKIPPED_KEY, warn_skip
@@ -58,7 +57,7 @@ class SelfBlender(Protocol):
         """A result with ``real`` and ``fake`` (uint8 RGB) and ``mask`` (float ``(H, W)``)."""
 
 
-class _SelfBlendedCrops(Dataset):
+class _SelfBlendedCrops(CropRows):
     """Real crops with their landmarks and the transform that makes tensors of them."""
 
     def __init__(
@@ -70,15 +69,9 @@ class _SelfBlendedCrops(Dataset):
         transform: Any,
         rank: int = 0,
     ) -> None:
-        self.videos = table["video"].to_numpy(dtype=str)
-        self.paths = table["path"].to_numpy(dtype=str)
-        self.frames = table["frame"].to_numpy(dtype=np.int64)
-        self.face_ranks = table["face_rank"].to_numpy(dtype=np.int64)
+        super().__init__(table, faces_dir, transform, rank)
         self.points = list(points)
-        self.faces_dir = Path(faces_dir)
         self.blender = blender
-        self.transform = transform
-        self.rank = rank
         self.reseed(int(torch.empty((), dtype=torch.int64).random_().item()))
 
     def reseed(self, seed: int) -> None:
@@ -92,7 +85,7 @@ class _SelfBlendedCrops(Dataset):
         Raises:
             _UnusableCrop: unreadable, or its landmarks give no mask.
         """
-        path = self.faces_dir / self.paths[index]
+        path = self.crop_path(index)
         image = read_crop(path)
         if image is None:
             raise _UnusableCrop(path, "unreadable or empty face crop")
@@ -174,7 +167,7 @@ class SelfBlendedValidation(_SelfBlendedCrops):
     def __getitem__(self, index: int) -> dict[str, Any]:
         crop = int(index) % len(self.paths)
         if index < len(self.paths):
-            path = self.faces_dir / self.paths[crop]
+            path = self.crop_path(crop)
             image = read_crop(path)
             if image is None:
                 return {SKIPPED_KEY: [warn_skip(path, "unreadable or empty face crop")]}

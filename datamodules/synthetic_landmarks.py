@@ -13,7 +13,7 @@ the painter does.
 (the file name without extension, e.g. ``id0003#01``, so re-encoded copies such as
 ``fomm_fakes``' ``real/<split>/id0003#01.mp4`` match it too), ``frame``, and
 ``landmark0_x ... landmark4_y`` in fractions of the frame width and height (a resized
-copy keeps them), in MTCNN's order. ``python -m fakedetect.extract ...
+copy keeps them), in MTCNN's order. ``python -m datamodules.extraction ...
 landmarks_csv=<root>/landmarks.csv`` stores them with the crops.
 """
 

@@ -161,3 +161,17 @@ def read_video(
     with open_video(path, meta, frame_size) as source:
         indices = range(source.meta.num_frames)[start:stop:step]
         return source.read(list(indices))
+
+
+def sample_indices(num_frames: int, frames_per_video: int | None) -> list[int]:
+    """``frames_per_video`` frame indices spread evenly from the first to the last frame.
+
+    Videos shorter than that give all their frames; None takes every frame.
+    """
+    if num_frames <= 0:
+        return []
+    if frames_per_video is None or frames_per_video >= num_frames:
+        return list(range(num_frames))
+    if frames_per_video < 1:
+        raise ValueError(f"frames_per_video must be >= 1 or null, got {frames_per_video}")
+    return np.unique(np.linspace(0, num_frames - 1, frames_per_video).round().astype(int)).tolist()

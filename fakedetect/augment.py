@@ -1,4 +1,4 @@
-"""Face-crop transforms: the paper's training augmentation (albumentations 2) and the base pipeline.
+"""The paper's training augmentation of face crops (albumentations 2).
 
 The official training pipeline (``isplutils.utils.get_transformer``, written
 for albumentations 0.4) is, after the crop is fitted into the square input:
@@ -9,6 +9,10 @@ the range); a downscale by 0.7-0.9 with bilinear resampling; JPEG compression at
 quality 50-99. Every step here has its probability and range as an argument, so
 a config can change or switch off any of them (p = 0). albumentations 0.4's
 default probability was 0.5 for each of these steps, which the defaults keep.
+
+The fitting before it and the normalisation after it are the data layer's
+(:mod:`datamodules.face_transform`); data configs name this function with ``_target_``
+(``conf/augment/icpr.yaml``).
 """
 
 from __future__ import annotations
@@ -17,10 +21,6 @@ from collections.abc import Sequence
 
 import albumentations as A
 import cv2
-from albumentations.pytorch import ToTensorV2
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def icpr_augmentation(
@@ -101,36 +101,3 @@ def icpr_augmentation(
             A.ImageCompression(quality_range=tuple(quality_range), p=p(compression_p)),
         ]
     )
-
-
-def face_transform(
-    image_size: int,
-    augment: A.BasicTransform | None = None,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> A.Compose:
-    """Fit a crop into a square, optionally augment it, normalise it, make it a tensor.
-
-    The crop keeps its aspect ratio: its longer side is scaled to
-    ``image_size`` and the rest padded with black, as the paper's loader does.
-
-    Args:
-        image_size: side of the square network input (224 in the paper).
-        augment: training augmentation applied to the fitted uint8 crop.
-        mean: per-channel mean of the normalisation (ImageNet's by default).
-        std: per-channel std of the normalisation.
-
-    Returns:
-        A pipeline taking ``image=`` a uint8 RGB array and giving a float32
-        ``(3, image_size, image_size)`` tensor.
-    """
-    steps: list[A.BasicTransform] = [
-        A.LongestMaxSize(max_size=image_size),
-        A.PadIfNeeded(
-            min_height=image_size, min_width=image_size, border_mode=cv2.BORDER_CONSTANT, fill=0
-        ),
-    ]
-    if augment is not None:
-        steps.append(augment)
-    steps += [A.Normalize(mean=tuple(mean), std=tuple(std)), ToTensorV2()]
-    return A.Compose(steps)

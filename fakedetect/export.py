@@ -27,10 +27,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from datamodules.command_errors import exit_on
+from datamodules.command_errors import USER_ERRORS, exit_on
 from datamodules.onnx_io import OPSET, OnnxUnavailableError, export_graph
 from fakedetect.augment import IMAGENET_MEAN, IMAGENET_STD
-from fakedetect.cli import USER_ERRORS
 from fakedetect.onnx_graph import DetectorGraph
 from fakedetect.scoring import checkpoint_specs
 from fakedetect.weights import load_detector

@@ -21,22 +21,24 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import cv2
 import hydra
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from fakedetect.cli import exit_on_user_error
-from fakedetect.extract import VideoResult, extract_faces
-from fakedetect.extraction_log import ExtractionLog, list_videos
+from datamodules.command_errors import exit_on_user_error
+from datamodules.extraction.crops import CropSettings
+from datamodules.extraction.extract import VideoResult, extract_faces
+from datamodules.extraction.log import ExtractionLog
+from datamodules.face_crops import read_crop
+from datamodules.plain import plain_container
+from datamodules.video_list import list_videos
 from fakedetect.onnx_runtime import use_backend
 from fakedetect.overlay import write_attention_video
 from fakedetect.scoring import VideoScore, VideoScorer, video_score
@@ -47,13 +49,13 @@ log = logging.getLogger(__name__)
 def _read_crops(faces_dir: Path, rows: pd.DataFrame) -> list[np.ndarray]:
     crops = []
     for path in rows["path"]:
-        image = cv2.imread(str(faces_dir / path), cv2.IMREAD_COLOR)
+        image = read_crop(faces_dir / path)
         if image is None:
             raise FileNotFoundError(
                 f"Face crop {faces_dir / path} is missing or unreadable; delete {faces_dir} "
                 "to extract the faces again."
             )
-        crops.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        crops.append(image)
     return crops
 
 
@@ -115,7 +117,7 @@ def run_prediction(
         table,
         faces_dir,
         detector=scorer.detector_source,
-        **asdict(scorer.settings),
+        crop=scorer.settings,
         workers=workers,
         threads=1,  # extraction workers share the cores with the scoring here
         progress=progress,
@@ -250,10 +252,6 @@ def scoring_threads(workers: int) -> int:
     return max(1, (available or 1) - max(workers, 0))
 
 
-def _as_plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
-
-
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:
@@ -262,18 +260,14 @@ def main(cfg: DictConfig) -> None:
         raise ValueError("Give videos=PATH (a video, a folder or an index CSV) and output=DIR.")
     torch.set_num_threads(cfg.threads or scoring_threads(cfg.workers))
     videos = list_videos(cfg.videos, cfg.root)  # fail on a bad path before loading the models
-    checkpoint = _as_plain(cfg.checkpoint)
-    detector: Mapping[str, Any] = _as_plain(cfg.detector)
+    checkpoint = plain_container(cfg.checkpoint)
+    detector: Mapping[str, Any] = plain_container(cfg.detector)
     scorer = VideoScorer.from_checkpoints(
         checkpoint,
         architecture=cfg.architecture,
         trust_checkpoint=cfg.trust_checkpoint,
         detector=detector,
-        frames_per_video=cfg.frames_per_video,
-        policy=cfg.policy,
-        size=cfg.size,
-        margin=cfg.margin,
-        faces_per_frame=cfg.faces_per_frame,
+        crop=CropSettings.split_options(cfg)[0],
         device=cfg.device,
         precision=cfg.precision,
         channels_last=cfg.channels_last,

@@ -28,18 +28,18 @@ import torch
 from scipy.special import expit
 from torch import nn
 
-from datamodules.face_detection import FaceDetector
-from datamodules.precision import bf16_is_fast
-from fakedetect.augment import face_transform
-from fakedetect.extract import build_detector
-from fakedetect.faces import (
-    MARGIN,
+from datamodules.devices import resolve_device
+from datamodules.extraction.crops import (
     CropSettings,
     VideoFaces,
     faces_of_frames,
     faces_of_video,
     jpeg_params,
 )
+from datamodules.extraction.extract import build_detector
+from datamodules.face_detection import FaceDetector
+from datamodules.face_transform import face_transform
+from datamodules.training.precision import bf16_is_fast
 from fakedetect.weights import load_detector
 
 PRECISIONS = ("fp32", "bf16", "auto")
@@ -122,11 +122,9 @@ class VideoScorer:
         models: the networks (name -> module, or a list named ``model0``...); each
             maps normalised crops ``(B, 3, S, S)`` to logits ``(B,)``.
         detector: a face detector, a config with ``_target_``, or None for MTCNN.
-        frames_per_video: frames sampled evenly per video.
-        policy: crop policy the models were trained with (``scale`` or ``tight``).
-        size: network input side (224 in the paper).
-        margin: crop margin of the paper.
-        faces_per_frame: faces scored per frame (the paper: the most confident one).
+        crop: the face pipeline the models were trained with: frames sampled per video,
+            crop policy, size (the network input side), margin, faces scored per frame
+            (the paper: 32, ``scale``, 224, 0.2, the most confident face).
         device: ``cpu``, ``cuda`` or ``auto``.
         precision: ``fp32``, ``bf16`` (autocast) or ``auto`` (bf16 where it is fast:
             CUDA with bf16, CPUs with AMX).
@@ -139,11 +137,7 @@ class VideoScorer:
         self,
         models: Mapping[str, nn.Module] | Sequence[nn.Module],
         detector: FaceDetector | Mapping[str, Any] | None = None,
-        frames_per_video: int | None = 32,
-        policy: str = "scale",
-        size: int = 224,
-        margin: float = MARGIN,
-        faces_per_frame: int | None = 1,
+        crop: CropSettings | None = None,
         device: str = "auto",
         precision: str = "auto",
         channels_last: bool = True,
@@ -159,9 +153,7 @@ class VideoScorer:
         )
         if not named:
             raise ValueError("VideoScorer needs at least one detector network.")
-        self.device = torch.device(
-            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        )
+        self.device = resolve_device(device)
         memory = torch.channels_last if channels_last else torch.contiguous_format
         self.models = {
             name: model.eval().to(self.device, memory_format=memory)
@@ -170,10 +162,10 @@ class VideoScorer:
         self.channels_last = channels_last
         use_bf16 = precision == "bf16" or (precision == "auto" and bf16_is_fast(self.device))
         self.dtype = torch.bfloat16 if use_bf16 else torch.float32
-        self.settings = CropSettings(frames_per_video, policy, size, margin, faces_per_frame)
+        self.settings = crop or CropSettings()
         self.batch_size = batch_size
         self.jpeg_quality = jpeg_quality
-        self.transform = face_transform(size)
+        self.transform = face_transform(self.settings.size)
         self._detector_config = detector
         self._detector: FaceDetector | None = (
             detector if isinstance(detector, FaceDetector) else None
@@ -213,7 +205,7 @@ class VideoScorer:
 
     @property
     def detector_source(self) -> FaceDetector | Mapping[str, Any] | None:
-        """The detector for :func:`fakedetect.extract.extract_faces`: built, or its config.
+        """The detector for :func:`~datamodules.extraction.extract.extract_faces`: built, or config.
 
         Why: handing the config lets extraction workers build their own detector while
         this process builds none.

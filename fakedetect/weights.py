@@ -20,7 +20,7 @@ import torch
 from timm.models._efficientnet_blocks import DepthwiseSeparableConv, InvertedResidual
 from torch import nn
 
-from datamodules.checkpoints import safe_load
+from datamodules.training.checkpoints import safe_load
 from fakedetect.nets import (
     EfficientNetAutoAttB4,
     EfficientNetAutoAttB4ST,

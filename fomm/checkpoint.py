@@ -8,7 +8,7 @@ Two checkpoint kinds are understood:
   ``hyper_parameters`` hold the same ``model_params``.
 
 Checkpoints from the internet are untrusted: they are read with
-``torch.load(weights_only=True)`` (:func:`datamodules.checkpoints.safe_load`), which the
+``torch.load(weights_only=True)`` (:func:`datamodules.training.checkpoints.safe_load`), which the
 official files pass; a file that needs full unpickling (which can run code) is refused
 unless the caller passes ``trust_pickle=True`` (``trust_checkpoint=true`` on the command
 line).
@@ -26,8 +26,9 @@ import torch
 import yaml
 from torch import Tensor
 
-from datamodules.checkpoints import safe_load
-from fomm.nets.build import FOMMNetworks, build_networks, plain_container
+from datamodules.plain import plain_container
+from datamodules.training.checkpoints import safe_load
+from fomm.nets.build import FOMMNetworks, build_networks
 from fomm.tpsmm.config import is_tpsmm_model_params
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ def load_official_checkpoint(
         checkpoint_path: e.g. ``vox-cpk.pth.tar``.
         config_path: the matching original yaml, e.g. ``config/vox-256.yaml``.
         device: where to put the networks.
-        trust_pickle: see :func:`datamodules.checkpoints.safe_load`.
+        trust_pickle: see :func:`datamodules.training.checkpoints.safe_load`.
 
     Returns:
         :class:`fomm.nets.FOMMNetworks` in eval mode: ``.kp_detector(image)`` gives
@@ -260,7 +261,7 @@ def load_fomm(
             it (as :func:`export_official` writes) is used. Ignored for Lightning files,
             which carry their config.
         device: where to put the networks.
-        trust_pickle: see :func:`datamodules.checkpoints.safe_load`.
+        trust_pickle: see :func:`datamodules.training.checkpoints.safe_load`.
 
     Returns:
         :class:`fomm.nets.FOMMNetworks` in eval mode, as :func:`load_official_checkpoint`.

@@ -30,6 +30,7 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from datamodules.command_errors import InputError, exit_on_input_error
 from datamodules.face_detection import FaceDetector, MTCNNDetector
 from datamodules.video_io import FrameSource
 from datamodules.video_writer import VideoWriter
@@ -41,13 +42,7 @@ from fomm.face_track import (
     main_track,
     square_box,
 )
-from fomm.media import (
-    InputError,
-    exit_on_input_error,
-    iter_chunks,
-    open_input_video,
-    video_fps,
-)
+from fomm.media import iter_chunks, open_input_video, video_fps
 
 log = logging.getLogger(__name__)
 

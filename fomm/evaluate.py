@@ -27,14 +27,13 @@ not comparable with the paper's tables.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,39 +43,27 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from datamodules.command_errors import InputError, exit_on_input_error
+from datamodules.devices import resolve_device
 from datamodules.face_detection import FaceDetector
 from datamodules.fomm_layout import list_video_items
 from datamodules.video_io import UnreadableVideoError
 from datamodules.video_writer import VideoWriter, as_fraction
+from fomm.evaluation_tables import ResultTables, VideoScore, summarize
 from fomm.landmarks import detect_landmarks, keypoint_distance
 from fomm.media import (
-    InputError,
     autocast_dtype,
-    exit_on_input_error,
     fit_frames,
     iter_chunks,
     load_model,
     model_frame_size,
     open_input_video,
-    resolve_device,
     to_tensor,
     video_fps,
 )
 from fomm.reconstruction import Reconstruction, reconstruct
 
 log = logging.getLogger(__name__)
-
-VIDEO_COLUMNS = [
-    "video",
-    "frames",
-    "l1",
-    "occluded_fraction",
-    "akd",
-    "missing_rate",
-    "frames_compared",
-    "seconds",
-]
-FRAME_COLUMNS = ["video", "frame", "l1", "occluded_fraction", "akd"]
 
 
 @dataclass
@@ -86,25 +73,6 @@ class TestVideo:
     name: str
     frames: torch.Tensor
     fps: float
-
-
-@dataclass
-class VideoScore:
-    """The numbers of one reconstructed video (a row of ``reconstruction.csv``)."""
-
-    video: str
-    frames: int
-    l1: float
-    occluded_fraction: float
-    akd: float = float("nan")
-    missing_rate: float = float("nan")
-    frames_compared: int = 0
-    seconds: float = 0.0
-    per_frame: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-
-    def row(self) -> dict[str, Any]:
-        """The CSV row."""
-        return {column: getattr(self, column) for column in VIDEO_COLUMNS}
 
 
 def score_video(
@@ -213,95 +181,6 @@ def dataset_videos(
             yield TestVideo(sample["name"], sample["video"], stored_fps or fps)
 
     return len(test_set), generate()
-
-
-class ResultTables:
-    """``reconstruction.csv`` and ``reconstruction_frames.csv``, appended video by video.
-
-    Why: a run over thousands of test videos must not lose finished work when it is
-    killed; rows are flushed as each video ends, and a rerun skips the listed videos.
-    """
-
-    def __init__(self, output_dir: Path) -> None:
-        self.videos_path = output_dir / "reconstruction.csv"
-        self.frames_path = output_dir / "reconstruction_frames.csv"
-        self.rows = self._read(self.videos_path)
-        self.done = {row["video"] for row in self.rows}
-        self._drop_unfinished_frames()
-
-    def _drop_unfinished_frames(self) -> None:
-        """Remove frame rows of a video whose run was killed before its summary row."""
-        frames = self._read(self.frames_path)
-        kept = [row for row in frames if row["video"] in self.done]
-        if len(kept) != len(frames):
-            self.frames_path.unlink()
-            self._append(self.frames_path, FRAME_COLUMNS, kept)
-
-    @staticmethod
-    def _read(path: Path) -> list[dict[str, Any]]:
-        if not path.is_file():
-            return []
-        with path.open(newline="") as file:
-            return list(csv.DictReader(file))
-
-    @staticmethod
-    def _append(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-        new = not path.is_file()
-        with path.open("a", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=columns)
-            if new:
-                writer.writeheader()
-            writer.writerows(rows)
-
-    def add(self, score: VideoScore) -> None:
-        """Append one video's frame rows, then its row (the row marks the video done)."""
-        frames = [
-            {"video": score.video, "frame": index}
-            | {name: float(values[index]) for name, values in score.per_frame.items()}
-            for index in range(score.frames)
-        ]
-        self._append(self.frames_path, FRAME_COLUMNS, frames)
-        self._append(self.videos_path, VIDEO_COLUMNS, [score.row()])
-        self.rows.append({k: str(v) for k, v in score.row().items()})
-        self.done.add(score.video)
-
-
-def summarize(rows: list[dict[str, Any]], skipped: list[str]) -> dict[str, Any]:
-    """Overall numbers from the per-video rows (frame-weighted as the official code)."""
-
-    def column(name: str) -> np.ndarray:
-        return np.array([float(row[name]) for row in rows], dtype=np.float64)
-
-    if not rows:
-        return {"videos": 0, "skipped": skipped}
-    frames = column("frames")
-    compared = column("frames_compared")
-    akd = column("akd")
-    with_face = compared > 0
-    summary = {
-        "videos": len(rows),
-        "frames": int(frames.sum()),
-        "l1": float((column("l1") * frames).sum() / frames.sum()),
-        "l1_video_mean": float(column("l1").mean()),
-        "occluded_fraction": _nan_weighted(column("occluded_fraction"), frames),
-        "akd_5point": float((akd[with_face] * compared[with_face]).sum() / compared.sum())
-        if compared.sum()
-        else float("nan"),
-        "missing_rate": float(np.nanmean(column("missing_rate")))
-        if np.isfinite(column("missing_rate")).any()
-        else float("nan"),
-        "skipped": skipped,
-    }
-    return summary
-
-
-def _nan_weighted(values: np.ndarray, weights: np.ndarray) -> float:
-    keep = np.isfinite(values)
-    return (
-        float((values[keep] * weights[keep]).sum() / weights[keep].sum())
-        if keep.any()
-        else math.nan
-    )
 
 
 def evaluate(cfg: DictConfig, detector: FaceDetector | None = None) -> dict[str, Any]:

@@ -28,9 +28,9 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from datamodules.command_errors import exit_on
+from datamodules.command_errors import InputError, exit_on
 from datamodules.onnx_io import OPSET, OnnxUnavailableError, eval_mode, export_graph
-from fomm.media import InputError, load_model, model_frame_size, require_file
+from fomm.media import load_model, model_frame_size, require_file
 from fomm.onnx_export.graphs import GeneratorGraph, KeypointGraph, has_jacobian
 from fomm.onnx_export.linear_solve import EliminationSolve
 from fomm.onnx_export.tpsmm_graphs import (

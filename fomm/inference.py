@@ -37,10 +37,16 @@ def convex_hull_area(points: Tensor) -> float:
         ) from error
 
 
-def movement_scale(kp_source: dict[str, Tensor], kp_driving_initial: dict[str, Tensor]) -> float:
-    """sqrt(area(source hull) / area(initial driving hull)) of the first batch item."""
-    source_area = convex_hull_area(kp_source["value"][0])
-    driving_area = convex_hull_area(kp_driving_initial["value"][0])
+def movement_scale(
+    kp_source: dict[str, Tensor], kp_driving_initial: dict[str, Tensor], key: str = "value"
+) -> float:
+    """sqrt(area(source hull) / area(initial driving hull)) of the first batch item.
+
+    ``key`` names the points (``value``: FOMM's keypoints; TPSMM's control points are
+    ``fg_kp``).
+    """
+    source_area = convex_hull_area(kp_source[key][0])
+    driving_area = convex_hull_area(kp_driving_initial[key][0])
     return float(np.sqrt(source_area) / np.sqrt(driving_area))
 
 
@@ -84,6 +90,20 @@ def normalize_kp(
                 change = kp_driving["jacobian"] @ inverse_2x2(kp_driving_initial["jacobian"])
                 kp_new["jacobian"] = change @ kp_source["jacobian"]
     return kp_new
+
+
+def inference_context(
+    device: torch.device, autocast_dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager:
+    """Inference mode, with autocast to ``autocast_dtype`` on ``device`` when one is given.
+
+    Why one: the FOMM and TPSMM animators run every network call of an animation in it.
+    """
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    if autocast_dtype is not None:
+        stack.enter_context(torch.autocast(device.type, dtype=autocast_dtype))
+    return stack
 
 
 def _module_device(module: nn.Module) -> torch.device:
@@ -147,11 +167,7 @@ class Animator:
         self.scale = 1.0
 
     def _context(self) -> contextlib.AbstractContextManager:
-        stack = contextlib.ExitStack()
-        stack.enter_context(torch.inference_mode())
-        if self.autocast_dtype is not None:
-            stack.enter_context(torch.autocast(self.device.type, dtype=self.autocast_dtype))
-        return stack
+        return inference_context(self.device, self.autocast_dtype)
 
     def _prepare(self, frames: Tensor) -> Tensor:
         frames = frames.to(self.device, torch.float32, non_blocking=True)

@@ -1,9 +1,9 @@
-"""User inputs of the FOMM tools: one error type, image loading, and fitting frames to the model.
+"""User inputs of the FOMM tools: image loading, videos, and fitting frames to the model.
 
 Users hand the animation, cropping and evaluation commands photos and videos of any size,
 aspect and format. Everything that can go wrong with those files is reported as one
-:class:`InputError` whose message names the file and the fix, and the command-line entry
-points print just that message (no traceback) and exit non-zero.
+:class:`~datamodules.command_errors.InputError` whose message names the file and the fix,
+and the command-line entry points print just that message (no traceback) and exit non-zero.
 
 Fitting to the model's square input (``fit``):
     ``center_crop`` (default) keeps the central square and resizes it, so faces are never
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from datamodules.command_errors import exit_on
+from datamodules.command_errors import InputError
 from datamodules.video_io import FrameSource, UnreadableVideoError, open_video
 from datamodules.video_writer import as_fraction
 
@@ -38,15 +38,6 @@ FIT_MODES = ("center_crop", "resize", "pad")
 OFFICIAL_SUFFIXES = (".pth.tar", ".pth", ".tar", ".pt")
 # Frame folders and strips store no frame rate; this is the FOMM datasets' usual one.
 FALLBACK_FPS = Fraction(25)
-
-
-class InputError(ValueError):
-    """A user-supplied file or option cannot be used; the message names it and the fix."""
-
-
-# Print an InputError as one line and exit 2; other exceptions are bugs and keep their
-# traceback (HYDRA_FULL_ERROR=1 shows it for InputError too).
-exit_on_input_error = exit_on(InputError)
 
 
 def require_file(path: str | os.PathLike | None, what: str, option: str) -> Path:
@@ -217,7 +208,7 @@ def load_model(
         InputError: the file is missing, is not an FOMM checkpoint, lacks its config, or
             does not match the config.
     """
-    from datamodules.checkpoints import UntrustedCheckpointError
+    from datamodules.training.checkpoints import UntrustedCheckpointError
     from fomm.checkpoint import load_fomm
 
     hint = (
@@ -271,16 +262,3 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
     if precision not in PRECISIONS:
         raise InputError(f"precision={precision} is not one of {', '.join(PRECISIONS)}")
     return PRECISIONS[precision]
-
-
-def resolve_device(device: str) -> torch.device:
-    """Turn ``auto``/``cpu``/``cuda``/``cuda:N`` into a device, explaining an impossible choice."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as error:
-        raise InputError(f"device={device} is not a device; use auto, cpu or cuda") from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device={device} but no CUDA GPU is visible; use device=cpu or auto")
-    return resolved

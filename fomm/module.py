@@ -12,9 +12,10 @@ import torch
 from torch import Tensor
 from torch.optim.lr_scheduler import MultiStepLR
 
-from datamodules.image_logging import log_image
+from datamodules.plain import plain_container
+from datamodules.training.grad_scaler import one_scaler_update
+from datamodules.training.image_logging import log_image
 from fomm.checkpoint import load_initial_weights
-from fomm.grad_scaler import one_scaler_update
 from fomm.inference import Animator
 from fomm.losses import (
     ImagePyramid,
@@ -25,30 +26,13 @@ from fomm.losses import (
     feature_matching_loss,
     generator_gan_loss,
 )
-from fomm.nets.build import build_networks, plain_container
+from fomm.nets.build import build_networks
+from fomm.train_params import check_train_params, make_adam
 from fomm.transforms import RandomTPSTransform
 from fomm.visualize import animation_grid
 
 log = logging.getLogger(__name__)
 
-# The official train_params entries the training step reads (the rest are trainer/data options).
-TRAIN_PARAMS_KEYS = (
-    "epoch_milestones",
-    "lr_generator",
-    "lr_discriminator",
-    "lr_kp_detector",
-    "scales",
-    "transform_params",
-    "loss_weights",
-)
-_LOSS_WEIGHT_KEYS = (
-    "generator_gan",
-    "discriminator_gan",
-    "feature_matching",
-    "perceptual",
-    "equivariance_value",
-    "equivariance_jacobian",
-)
 # Keys of the perceptual VGG, left out of our checkpoints (fixed, and rebuilt from config).
 _VGG_PREFIX = "perceptual.vgg."
 
@@ -124,7 +108,7 @@ class FOMMLitModule(pl.LightningModule):
         perceptual_network = plain_container(perceptual_network or {})
         self.save_hyperparameters()
         self.automatic_optimization = False
-        _check_train_params(train_params)
+        check_train_params(train_params)
         if monitor_mode not in ("min", "max"):
             raise ValueError(f"monitor_mode must be 'min' or 'max', got {monitor_mode!r}")
 
@@ -366,7 +350,8 @@ class FOMMLitModule(pl.LightningModule):
         """Send a (3, H, W) image in [0, 1] to every logger; PNG files for those without images.
 
         wandb and TensorBoard get it directly; for the others (CSV) it is written to
-        ``<run dir>/images/<tag>_step<N>.png`` (:func:`datamodules.image_logging.log_image`).
+        ``<run dir>/images/<tag>_step<N>.png``
+        (:func:`~datamodules.training.image_logging.log_image`).
         """
         log_image(self.trainer if self._trainer is not None else None, tag, image, self.global_step)
 
@@ -405,32 +390,3 @@ class FOMMLitModule(pl.LightningModule):
             if key in hparams and isinstance(hparams[key], (int, float, str, bool, list)):
                 meta[key] = hparams[key]
         return meta
-
-
-def make_adam(
-    network: torch.nn.Module, lr: float, train_params: dict[str, Any]
-) -> torch.optim.Adam:
-    """Adam with the original's betas (0.5, 0.999), fused into one kernel where possible.
-
-    The fused implementation is the same update (to float rounding) in a few kernels
-    instead of a dozen per tensor: about 3x faster on the CPU for FOMM's 60M parameters.
-    """
-    parameters = list(network.parameters())
-    betas = tuple(train_params.get("adam_betas", (0.5, 0.999)))
-    devices = {p.device.type for p in parameters}
-    fused = len(devices) == 1 and devices <= {"cpu", "cuda"}
-    return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=fused or None)
-
-
-def _check_train_params(train_params: dict[str, Any]) -> None:
-    missing = [k for k in TRAIN_PARAMS_KEYS if k not in train_params]
-    if missing:
-        raise ValueError(
-            f"model.train_params lacks {missing}; see conf/model/fomm.yaml for the full set"
-        )
-    weights = train_params["loss_weights"]
-    missing = [k for k in _LOSS_WEIGHT_KEYS if k not in weights]
-    if missing:
-        raise ValueError(f"model.train_params.loss_weights lacks {missing}")
-    if "sigma_affine" not in train_params["transform_params"]:
-        raise ValueError("model.train_params.transform_params needs sigma_affine")

@@ -34,7 +34,7 @@ def compose_config(overrides: list[str], tmp_path: Path, config_name: str = "tra
     """Compose a primary config of ``conf/`` as its command would, writing under tmp_path.
 
     ``train`` is ``python train.py <overrides>``; ``studies`` and ``loop`` are
-    ``python -m fakedetect.studies`` and ``python -m fakedetect.loop``. Hydra's runtime
+    ``python -m loop.studies`` and ``python -m loop``. Hydra's runtime
     values are set as a real run sets them, so ``${hydra:...}`` interpolations resolve;
     data (unless ``paths.data_dir=`` is given), logs and outputs all go to ``tmp_path``.
     """

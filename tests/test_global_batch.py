@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import yaml
 
 import train
-from datamodules.global_batch import split_global_batch
+from datamodules.training.global_batch import split_global_batch
 
 TINY_DDP_RUN = [
     "trainer=ddp_cpu",

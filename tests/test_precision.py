@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import train
-from datamodules import precision
-from datamodules.precision import CpuFeatures
+from datamodules.training import precision
+from datamodules.training.precision import CpuFeatures
 
 AVX2_ONLY = CpuFeatures(model="Test AVX2 CPU", capability="AVX2", amx_bf16=False, avx512_bf16=False)
 AMX = CpuFeatures(model="Test AMX CPU", capability="AVX512", amx_bf16=True, avx512_bf16=True)

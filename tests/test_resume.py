@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import open_dict, read_write
 
-from datamodules.resume import (
+from datamodules.training.resume import (
     CHECKPOINT_KEY,
     RUN_FILE,
     CheckpointMismatchError,

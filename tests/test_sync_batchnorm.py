@@ -15,7 +15,7 @@ from pytorch_lightning.plugins.layer_sync import TorchSyncBatchNorm
 from timm.layers import BatchNormAct2d, SyncBatchNormAct
 from torch import nn
 
-from datamodules.layer_sync import TimmSyncBatchNorm
+from datamodules.training.layer_sync import TimmSyncBatchNorm
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = runpy.run_path(str(ROOT / "benchmarks" / "sync_batchnorm.py"), run_name="sync_table")

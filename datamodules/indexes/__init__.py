@@ -1,7 +1,7 @@
 """Video index builders: FaceForensics++, DFDC, Celeb-DF and any labelled folder of videos.
 
 Each builder returns the video index DataFrame of ``docs/architecture.md`` and runs as a
-command that writes it to CSV::
+Hydra command (options in ``conf/index/<name>.yaml``) that writes it to CSV::
 
     python -m datamodules.indexes.ffpp root=/data/ffpp output=ffpp_c23.csv
     python -m datamodules.indexes.dfdc root=/data/dfdc output=dfdc.csv

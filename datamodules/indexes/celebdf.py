@@ -29,17 +29,20 @@ import logging
 import os
 from pathlib import Path
 
+import hydra
 import pandas as pd
+from omegaconf import DictConfig
 
+from datamodules.command_errors import exit_on_user_error
 from datamodules.indexes.common import (
     DatasetLayoutError,
     finish_index,
     identity_split,
     log_left_out,
     require_dir,
-    run_cli,
     video_files,
     video_id,
+    write_index,
 )
 
 log = logging.getLogger(__name__)
@@ -162,5 +165,12 @@ def celebdf_index(
     return finish_index(table, "celebdf", leaks="warn" if split == "official" else "raise")
 
 
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="index/celebdf")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    """``python -m datamodules.indexes.celebdf root=DIR output=FILE.csv [option=value ...]``."""
+    write_index(celebdf_index, cfg)
+
+
 if __name__ == "__main__":
-    run_cli(celebdf_index)
+    main()

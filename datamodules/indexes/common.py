@@ -1,4 +1,4 @@
-"""What every index builder shares: the index columns, seeded group splits, checks, the CLI.
+"""What every index builder shares: the index columns, seeded group splits, checks, writing.
 
 A video index has one row per video: ``video`` (an id unique in the dataset: the path
 relative to the dataset root, without extension), ``path`` (the file, absolute),
@@ -14,15 +14,16 @@ so validation never shows a test person and a detector is tested on people it ne
 
 from __future__ import annotations
 
+import inspect
 import logging
-import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
+
+from datamodules.plain import plain_container
 
 log = logging.getLogger(__name__)
 
@@ -243,32 +244,26 @@ def describe(index: pd.DataFrame) -> str:
     return counts.to_string()
 
 
-def parse_overrides(arguments: Sequence[str]) -> dict[str, Any]:
-    """Turn ``key=value`` arguments into keyword arguments (values parsed as YAML)."""
-    options: dict[str, Any] = {}
-    for argument in arguments:
-        key, sep, value = argument.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"Arguments are key=value pairs, got {argument!r}.")
-        options[key] = yaml.safe_load(value) if value else None
-    return options
+def write_index(builder: Callable[..., pd.DataFrame], cfg: Mapping[str, Any]) -> pd.DataFrame:
+    """Build an index with the builder's options from a command's config; write ``output``.
 
+    Why one function: the four builder commands (``conf/index/*.yaml``) differ only in the
+    builder they run.
 
-def run_cli(builder: Callable[..., pd.DataFrame], arguments: Sequence[str] | None = None) -> None:
-    """``python -m datamodules.indexes.<name> root=DIR output=FILE.csv [option=value ...]``."""
+    Raises:
+        ValueError: ``root`` or ``output`` not given.
+    """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    options = parse_overrides(sys.argv[1:] if arguments is None else arguments)
-    output = options.pop("output", None)
-    if not output or "root" not in options:
-        raise SystemExit(
-            f"usage: python -m {builder.__module__} root=DATASET_DIR output=INDEX.csv "
-            "[option=value ...]; options: see the docstring of "
-            f"{builder.__module__}.{builder.__name__}"
+    if not cfg.get("root") or not cfg.get("output"):
+        name = builder.__name__.removesuffix("_index")
+        raise ValueError(
+            f"give root=DATASET_DIR and output=INDEX.csv; the other options are in "
+            f"conf/index/{name}.yaml (python -m datamodules.indexes.{name} --help)"
         )
-    try:
-        index = builder(**options)
-    except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"error: {error}") from None
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    names = inspect.signature(builder).parameters
+    index = builder(**{name: plain_container(cfg[name]) for name in names if name in cfg})
+    output = Path(cfg["output"])
+    output.parent.mkdir(parents=True, exist_ok=True)
     index.to_csv(output, index=False)
     print(f"Wrote {len(index)} videos to {output}")
+    return index

@@ -21,13 +21,16 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import hydra
 import pandas as pd
+from omegaconf import DictConfig
 
+from datamodules.command_errors import exit_on_user_error
 from datamodules.indexes.common import (
     DatasetLayoutError,
     finish_index,
     require_dir,
-    run_cli,
+    write_index,
 )
 
 log = logging.getLogger(__name__)
@@ -154,5 +157,12 @@ def dfdc_index(
     return finish_index(table.drop(columns="original_name"), "dfdc")
 
 
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="index/dfdc")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    """``python -m datamodules.indexes.dfdc root=DIR output=FILE.csv [option=value ...]``."""
+    write_index(dfdc_index, cfg)
+
+
 if __name__ == "__main__":
-    run_cli(dfdc_index)
+    main()

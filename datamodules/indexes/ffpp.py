@@ -34,8 +34,11 @@ import logging
 import os
 from pathlib import Path
 
+import hydra
 import pandas as pd
+from omegaconf import DictConfig
 
+from datamodules.command_errors import exit_on_user_error
 from datamodules.indexes.common import (
     DatasetLayoutError,
     finish_index,
@@ -43,9 +46,9 @@ from datamodules.indexes.common import (
     identity_split,
     log_left_out,
     require_dir,
-    run_cli,
     video_files,
     video_id,
+    write_index,
 )
 
 log = logging.getLogger(__name__)
@@ -283,5 +286,12 @@ def ffpp_index(
     return finish_index(rows, f"ffpp_{compression}")
 
 
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="index/ffpp")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    """``python -m datamodules.indexes.ffpp root=DIR output=FILE.csv [option=value ...]``."""
+    write_index(ffpp_index, cfg)
+
+
 if __name__ == "__main__":
-    run_cli(ffpp_index)
+    main()

@@ -22,14 +22,17 @@ import logging
 import os
 from pathlib import Path
 
+import hydra
 import pandas as pd
+from omegaconf import DictConfig
 
+from datamodules.command_errors import exit_on_user_error
 from datamodules.indexes.common import (
     DatasetLayoutError,
     finish_index,
     identity_split,
     log_left_out,
-    run_cli,
+    write_index,
 )
 from datamodules.video_io import VIDEO_EXTENSIONS
 
@@ -149,5 +152,12 @@ def folder_index(
     return finish_index(index, "folder", hint=hint)
 
 
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="index/folder")
+@exit_on_user_error
+def main(cfg: DictConfig) -> None:
+    """``python -m datamodules.indexes.folder root=DIR output=FILE.csv [option=value ...]``."""
+    write_index(folder_index, cfg)
+
+
 if __name__ == "__main__":
-    run_cli(folder_index)
+    main()

@@ -12,22 +12,15 @@ import hydra
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, ListConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 from torch import nn
 
+from datamodules.plain import plain_container
 from fakedetect.metrics import DetectionScores, video_key
 from fakedetect.tables import write_test_tables
 from fakedetect.weights import load_detector, transfer_weights
 
 log = logging.getLogger(__name__)
-
-
-def plain_config(value: Any) -> Any:
-    """OmegaConf nodes to plain containers, so checkpoints load with ``weights_only=True``."""
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return value
 
 
 def at_lr_floor(optimizer: torch.optim.Optimizer, scheduler: Any) -> bool:
@@ -71,7 +64,9 @@ class DetectorModuleBase(pl.LightningModule):
         super().__init__()
         if monitor_mode not in ("min", "max"):
             raise ValueError(f"monitor_mode={monitor_mode!r} must be 'min' or 'max'.")
-        self.net = net if isinstance(net, nn.Module) else hydra.utils.instantiate(plain_config(net))
+        self.net = (
+            net if isinstance(net, nn.Module) else hydra.utils.instantiate(plain_container(net))
+        )
         self.val_scores = DetectionScores()
         self.test_scores = DetectionScores()
         self._video_names: dict[int, str] = {}
@@ -84,7 +79,7 @@ class DetectorModuleBase(pl.LightningModule):
             ignore=["net"] if isinstance(net, nn.Module) else None, frame=frame, logger=False
         )
         for name, value in list(self.hparams.items()):
-            self.hparams[name] = plain_config(value)
+            self.hparams[name] = plain_container(value)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Face logits ``(B,)``."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fakedetect.module.base import DetectorModuleBase, plain_config
+from datamodules.plain import plain_container
+from fakedetect.module.base import DetectorModuleBase
 from fakedetect.nets import LogitEnsemble
 from fakedetect.weights import load_detector
 
@@ -30,7 +31,7 @@ class EnsembleDetectorModule(DetectorModuleBase):
         monitor_mode: str = "min",
         trust_checkpoint: bool = False,
     ) -> None:
-        members = plain_config(members)
+        members = plain_container(members)
         if not members or any("path" not in member for member in members):
             raise ValueError(
                 "model.members must list the detectors, each with a path: "

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from datamodules.face_detection import MTCNNDetector, resolve_device
+from datamodules.devices import resolve_device
+from datamodules.face_detection import MTCNNDetector
 
 log = logging.getLogger(__name__)
 

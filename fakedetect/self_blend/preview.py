@@ -29,9 +29,10 @@ import torch
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 
-from datamodules.image_logging import log_image
-from datamodules.self_blend_landmarks import read_crop, resolve_crop_landmarks
-from fakedetect.cli import exit_on_user_error
+from datamodules.command_errors import exit_on_user_error
+from datamodules.face_crops import read_crop
+from datamodules.self_blend_landmarks import resolve_crop_landmarks
+from datamodules.training.image_logging import log_image
 
 log = logging.getLogger(__name__)
 

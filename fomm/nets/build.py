@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from datamodules.plain import plain_container
 from fomm.nets.discriminator import MultiScaleDiscriminator
 from fomm.nets.generator import OcclusionAwareGenerator
 from fomm.nets.keypoint_detector import KPDetector
@@ -40,23 +41,6 @@ class FOMMNetworks(nn.Module):
         self.generator = generator
         self.discriminator = discriminator
         self.config = config or {}
-
-
-def plain_container(value: Any) -> Any:
-    """Plain dicts and lists all the way down (Hydra hands over DictConfig/ListConfig).
-
-    Why: plain containers pickle into checkpoints that ``torch.load(weights_only=True)``
-    can read back, and compare equal to yaml-loaded official configs.
-    """
-    from omegaconf import Container, OmegaConf
-
-    if isinstance(value, Container):
-        return OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, Mapping):
-        return {k: plain_container(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_container(v) for v in value]
-    return value
 
 
 def build_networks(model_params: Mapping[str, Any]) -> FOMMNetworks:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
+from datamodules.command_errors import InputError
 from datamodules.onnx_io import OnnxGraph, OnnxUnavailableError
-from fomm.media import InputError
 
 BACKENDS = ("torch", "onnx")
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from datamodules.plain import plain_container
 from fomm.checkpoint import (
     LIGHTNING_PREFIX,
     _strip_module_prefix,
@@ -25,7 +26,6 @@ from fomm.checkpoint import (
     load_matching_weights,
     safe_load,
 )
-from fomm.nets.build import plain_container
 from fomm.tpsmm.nets.build import NETWORK_NAMES, TPSMMNetworks, build_tpsmm_networks
 
 log = logging.getLogger(__name__)

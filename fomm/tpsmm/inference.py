@@ -11,15 +11,17 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from fomm.inference import (
     _module_device,
     check_animation_request,
-    convex_hull_area,
+    inference_context,
     normalize_kp,
+)
+from fomm.inference import (
+    movement_scale as keypoint_movement_scale,
 )
 
 MODES = ("relative", "avd", "standard")
@@ -31,9 +33,7 @@ def movement_scale(kp_source: dict[str, Tensor], kp_driving_initial: dict[str, T
     Why: a small face driven by a large one must move less; the ratio of the control
     points' spreads sets how much (first batch item of each).
     """
-    source_area = convex_hull_area(kp_source["fg_kp"][0])
-    driving_area = convex_hull_area(kp_driving_initial["fg_kp"][0])
-    return float(np.sqrt(source_area) / np.sqrt(driving_area))
+    return keypoint_movement_scale(kp_source, kp_driving_initial, key="fg_kp")
 
 
 def relative_control_points(
@@ -112,11 +112,7 @@ class TPSMMAnimator:
         self.scale = 1.0
 
     def _context(self) -> contextlib.AbstractContextManager:
-        stack = contextlib.ExitStack()
-        stack.enter_context(torch.inference_mode())
-        if self.autocast_dtype is not None:
-            stack.enter_context(torch.autocast(self.device.type, dtype=self.autocast_dtype))
-        return stack
+        return inference_context(self.device, self.autocast_dtype)
 
     def set_initial(self, frame: Tensor) -> None:
         """Use this driving frame (3, H, W) as the one whose pose matches the source."""

@@ -22,7 +22,7 @@ from index_layouts import FFPP_PAIRS, touch, write_celebdf, write_dfdc_part, wri
 
 from datamodules.fomm_layout import identity_of
 from datamodules.indexes.ffpp import PAPER_METHODS
-from fomm.fakes_plan import check_fractions, list_input_videos, plan_jobs, split_identities
+from loop.fakes.plan import check_fractions, list_input_videos, plan_jobs, split_identities
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_CONFIGS = sorted(path.stem for path in (ROOT / "conf" / "data").glob("*.yaml"))

@@ -9,9 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from datamodules.faces import FaceDataModule, evenly_spaced_frames
+from datamodules.extraction.crops import CropSettings
+from datamodules.face_tables import evenly_spaced_frames
+from datamodules.face_transform import face_transform
+from datamodules.faces import FaceDataModule
 from datamodules.samplers import TrainSampling
-from fakedetect.augment import face_transform, icpr_augmentation
+from fakedetect.augment import icpr_augmentation
 
 
 def make_datamodule(index, faces_dir, **kwargs):
@@ -120,7 +123,7 @@ def test_detect_missing_inputs_fail_with_one_clear_message(face_dataset, tmp_pat
     with pytest.raises(FileNotFoundError, match="Video index .*nope.csv does not exist"):
         make_datamodule(tmp_path / "nope.csv", faces_dir).prepare_data()
     with pytest.raises(
-        FileNotFoundError, match=r"faces.csv does not exist: .*python -m fakedetect.extract"
+        FileNotFoundError, match=r"faces.csv does not exist: .*python -m datamodules.extraction"
     ):
         make_datamodule(index, tmp_path / "no_faces").setup("fit")
 
@@ -165,7 +168,9 @@ def test_detect_prepare_data_runs_the_extraction_when_faces_are_missing(
         return pd.read_csv(output_dir / "faces.csv")
 
     monkeypatch.setitem(
-        sys.modules, "fakedetect.extract", types.SimpleNamespace(extract_faces=extract_faces)
+        sys.modules,
+        "datamodules.extraction.extract",
+        types.SimpleNamespace(extract_faces=extract_faces),
     )
     output = tmp_path / "extracted"
     output.mkdir()
@@ -175,7 +180,7 @@ def test_detect_prepare_data_runs_the_extraction_when_faces_are_missing(
     datamodule = make_datamodule(index, output, extract={"detector": "mtcnn"})
     datamodule.prepare_data()
     datamodule.prepare_data()  # complete now: nothing to do
-    assert calls == [(16, output, {"detector": "mtcnn"})]
+    assert calls == [(16, output, {"detector": "mtcnn", "crop": CropSettings()})]
     datamodule.setup("fit")
     assert len(datamodule.splits["train"]) == 32
 
@@ -206,7 +211,7 @@ def test_detect_augmentation_is_seeded_per_worker():
 
 
 def test_detect_prepare_data_counts_a_no_face_video_as_done(face_dataset, tmp_path, monkeypatch):
-    from fakedetect.extraction_log import STATUS_COLUMNS
+    from datamodules.extraction.log import STATUS_COLUMNS
 
     index, faces_dir = face_dataset
     output = tmp_path / "extracted"
@@ -219,7 +224,7 @@ def test_detect_prepare_data_counts_a_no_face_video_as_done(face_dataset, tmp_pa
     calls = []
     monkeypatch.setitem(
         sys.modules,
-        "fakedetect.extract",
+        "datamodules.extraction.extract",
         types.SimpleNamespace(extract_faces=lambda *args, **kwargs: calls.append(args)),
     )
     datamodule = make_datamodule(index, output, extract={"detector": "mtcnn"})

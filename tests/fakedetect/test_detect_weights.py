@@ -4,7 +4,7 @@ import timm
 import torch
 from pipeline_checkpoints import PickledNote, write_pickled_checkpoint
 
-from datamodules.checkpoints import UntrustedCheckpointError
+from datamodules.training.checkpoints import UntrustedCheckpointError
 from fakedetect import load_detector, load_icpr_weights
 from fakedetect.module import BinaryDetectorModule, EnsembleDetectorModule
 from fakedetect.nets import EfficientNetB4, EfficientNetB4ST, Xception

@@ -10,13 +10,14 @@ import pytest
 from pipeline_checkpoints import write_pickled_checkpoint, write_tiny_checkpoint
 from pipeline_media import write_face_video
 
+from datamodules.extraction.crops import CropSettings
 from datamodules.face_detection import MTCNNDetector
 from datamodules.video_io import read_frames
 from fakedetect.predict import run_prediction
 from fakedetect.scoring import VideoScorer, checkpoint_specs, video_score
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = dict(frames_per_video=3, size=64, precision="fp32", device="cpu")
+SETTINGS = dict(crop=CropSettings(frames_per_video=3, size=64), precision="fp32", device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import torch
 from pipeline_checkpoints import write_tiny_checkpoint
 from pipeline_media import write_face_video
 
+from datamodules.extraction.crops import CropSettings
 from fakedetect.onnx_runtime import OnnxAttentionDetector, OnnxDetector, use_backend
 from fakedetect.predict import main
 from fakedetect.scoring import VideoScorer
@@ -15,7 +16,7 @@ pytest.importorskip("onnx", reason="backend=onnx needs onnx: pip install -e '.[e
 pytest.importorskip(
     "onnxruntime", reason="backend=onnx needs onnxruntime: pip install -e '.[export]'"
 )
-SETTINGS = dict(frames_per_video=3, size=64, precision="fp32", device="cpu")
+SETTINGS = dict(crop=CropSettings(frames_per_video=3, size=64), precision="fp32", device="cpu")
 
 
 @pytest.fixture(scope="module")

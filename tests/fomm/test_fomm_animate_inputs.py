@@ -4,14 +4,14 @@ import torch
 from fomm_tool_media import draw_face, write_talking_video
 from PIL import Image
 
+from datamodules.command_errors import exit_on_input_error
+from datamodules.devices import resolve_device
 from fomm.media import (
     InputError,
-    exit_on_input_error,
     fit_frame,
     iter_chunks,
     load_image,
     open_input_video,
-    resolve_device,
     to_tensor,
     video_fps,
 )

@@ -8,7 +8,7 @@ import torch
 from fomm_official_table import DIFFERENCES, official_config
 from omegaconf import OmegaConf
 
-from fomm.module import TRAIN_PARAMS_KEYS
+from fomm.train_params import TRAIN_PARAMS_KEYS
 from train import train
 
 

@@ -9,7 +9,7 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from test_fomm_module import Pairs, tiny_kwargs
 from torch.utils.data import DataLoader
 
-from fomm.grad_scaler import one_scaler_update
+from datamodules.training.grad_scaler import one_scaler_update
 from fomm.module import FOMMLitModule
 
 STEPS = 3

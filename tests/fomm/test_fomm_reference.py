@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import fomm
-from datamodules.checkpoints import UntrustedCheckpointError
+from datamodules.training.checkpoints import UntrustedCheckpointError
 from fomm.checkpoint import load_fomm
 from fomm.inference import animate, normalize_kp
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from fomm.nets.build import plain_container
+from datamodules.plain import plain_container
 from fomm.tpsmm.config import is_tpsmm_model_params
 from fomm.tpsmm.nets.avd import AVDNetwork
 from fomm.tpsmm.nets.bg_motion import BGMotionPredictor

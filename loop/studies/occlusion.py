@@ -1,0 +1,300 @@
+"""Occlusion: does FOMM err where its occlusion map says the source cannot be warped?
+
+The generator's occlusion map (paper, Sec. 3.2) is 1 where the warped source is used
+and 0 where the generator must inpaint. For every frame of every video, reconstructed
+from frame 0 with absolute keypoints (the paper's protocol), this study relates the
+share of the map marked occluded to the reconstruction L1: a scatter with a least-squares
+line, Pearson and Spearman correlations, and means over bins of the occluded share.
+
+Two occlusion measures: ``occluded_fraction``, the share of map pixels below
+``occlusion_threshold`` (what :mod:`fomm.reconstruction` reports), and
+``occlusion_mean``, one minus the map's mean (soft; it moves even when no pixel crosses
+the threshold). Large head motion raises both occlusion and error, so the correlation
+is also given with the motion (mean keypoint displacement from the source) partialled
+out.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from pytorch_lightning.loggers import Logger
+
+from datamodules.command_errors import InputError
+from fomm.reconstruction import reconstruct
+from loop.studies.inputs import eval_mode, to_tensor, to_uint8
+from loop.studies.options import StudyOptions
+from loop.studies.report import (
+    StudyReport,
+    StudyResult,
+    binned_means,
+    correlations,
+    new_figure,
+)
+
+log = logging.getLogger(__name__)
+
+STUDY = "occlusion"
+COLUMNS = ["video", "frame", "l1", "occluded_fraction", "occlusion_mean", "motion"]
+
+
+@dataclass(order=True)
+class _Example:
+    soft: float
+    occluded: float = field(compare=False)
+    key: str = field(compare=False)
+    panels: list[np.ndarray] = field(compare=False)
+
+
+def partial_correlation(x: np.ndarray, y: np.ndarray, control: np.ndarray) -> float:
+    """Pearson correlation of ``x`` and ``y`` after regressing ``control`` out of both."""
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(control)
+    x, y, control = x[keep], y[keep], control[keep]
+    if len(x) < 4 or np.ptp(control) == 0:
+        return math.nan
+    design = np.stack([control, np.ones_like(control)], axis=1)
+    residual_x = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+    residual_y = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    if np.ptp(residual_x) == 0 or np.ptp(residual_y) == 0:
+        return math.nan
+    return float(np.corrcoef(residual_x, residual_y)[0, 1])
+
+
+def occlusion_study(
+    networks: torch.nn.Module,
+    options: StudyOptions,
+    occlusion_threshold: float = 0.5,
+    num_bins: int = 5,
+    num_examples: int = 4,
+    loggers: Sequence[Logger] = (),
+) -> StudyResult:
+    """Relate each frame's occluded share to its reconstruction error.
+
+    Args:
+        networks: an FOMM model with an occlusion map; put in eval mode for the study
+            and restored after.
+        options: the videos, frame reading and output folder every study shares.
+        occlusion_threshold: map values below this count as occluded.
+        num_bins: bins (equal counts) of the occluded share for ``occlusion_summary.csv``.
+        num_examples: the most occluded frames drawn in ``occlusion_examples.png``.
+        loggers: Lightning loggers for the per-bin numbers, the table and the plots.
+
+    Returns:
+        The per-frame table and the summary.
+
+    Raises:
+        InputError: no videos, a model without an occlusion map, or other settings than
+            an earlier table's in ``output_dir``.
+    """
+    if not 0 < occlusion_threshold <= 1:
+        raise InputError(f"occlusion_threshold={occlusion_threshold} must be in (0, 1]")
+    table = options.video_table()
+    side = options.frame_side(networks, table)
+    parameters = {
+        "occlusion_threshold": occlusion_threshold,
+        "max_frames": options.max_frames,
+        "size": side,
+        "fit": options.fit,
+    }
+    report = options.open_report(STUDY, parameters, COLUMNS, "video", ("video",))
+    examples: list[_Example] = []
+    with eval_mode(networks):
+        for row in options.pending(report, table):
+            try:
+                frames = options.read_frames(row["path"], side).frames
+            except InputError as error:
+                report.skip(row["video"], str(error))
+                continue
+            result = reconstruct(
+                networks,
+                to_tensor(frames),
+                batch_size=options.batch_size,
+                return_occlusion_maps=True,
+            )
+            if result.occlusion_maps is None:
+                raise InputError(
+                    "this FOMM model estimates no occlusion map (generator_params."
+                    "estimate_occlusion_map is false): nothing to study"
+                )
+            maps = result.occlusion_maps[:, 0].numpy()
+            occluded = (maps < occlusion_threshold).mean(axis=(1, 2))
+            motion = np.linalg.norm(result.kp_driving - result.kp_source[None], axis=-1).mean(1)
+            report.add(
+                [
+                    {
+                        "video": row["video"],
+                        "frame": index,
+                        "l1": float(result.l1[index]),
+                        "occluded_fraction": float(occluded[index]),
+                        "occlusion_mean": float(1 - maps[index].mean()),
+                        "motion": float(motion[index] * side / 2),
+                    }
+                    for index in range(len(frames))
+                ]
+            )
+            _keep_examples(
+                examples, row["video"], frames, result.prediction, maps, occluded, num_examples
+            )
+    return _finish(report, examples, num_bins, loggers)
+
+
+def _keep_examples(
+    examples: list[_Example],
+    video: str,
+    frames: np.ndarray,
+    prediction: torch.Tensor,
+    maps: np.ndarray,
+    occluded: np.ndarray,
+    count: int,
+) -> None:
+    """Keep the ``count`` most occluded frames (by the soft measure) seen so far."""
+    if count <= 0:
+        return
+    generated = to_uint8(prediction)
+    soft = 1 - maps.mean(axis=(1, 2))
+    for index in np.argsort(-soft)[:count]:
+        panels = [frames[0], frames[index], generated[index], maps[index]]
+        item = _Example(
+            float(soft[index]), float(occluded[index]), f"{video} frame {index}", panels
+        )
+        if len(examples) < count:
+            heapq.heappush(examples, item)
+        else:
+            heapq.heappushpop(examples, item)
+
+
+def _finish(
+    report: StudyReport, examples: list[_Example], num_bins: int, loggers: Sequence[Logger]
+) -> StudyResult:
+    table = report.table
+    if table.empty:
+        raise InputError(
+            f"occlusion study: no video could be studied ({len(report.skipped)} skipped)"
+        )
+    for column in COLUMNS[1:]:
+        table[column] = pd.to_numeric(table[column], errors="coerce")
+    bins = []
+    for measure in ("occluded_fraction", "occlusion_mean"):
+        binned = binned_means(
+            table[measure], {"l1": table["l1"], "motion": table["motion"]}, num_bins
+        )
+        binned.insert(0, "measure", measure)
+        bins.append(binned)
+    by_setting = pd.concat(bins, ignore_index=True).rename(
+        columns={"x_low": "occlusion_low", "x_high": "occlusion_high", "x_mean": "occlusion"}
+    )
+    frame_level = correlations(table["occluded_fraction"], table["l1"])
+    soft = correlations(table["occlusion_mean"], table["l1"])
+    per_video = table.groupby("video")[["occluded_fraction", "occlusion_mean", "l1"]].mean()
+    video_level = correlations(per_video["occlusion_mean"], per_video["l1"])
+    controlled = partial_correlation(
+        table["occlusion_mean"].to_numpy(), table["l1"].to_numpy(), table["motion"].to_numpy()
+    )
+    results = {
+        "frames": len(table),
+        "occluded_fraction_mean": table["occluded_fraction"].mean(),
+        "occlusion_mean": table["occlusion_mean"].mean(),
+        "l1_mean": table["l1"].mean(),
+        "pearson_occluded_l1": frame_level["pearson"],
+        "spearman_occluded_l1": frame_level["spearman"],
+        "slope_occluded_l1": frame_level["slope"],
+        "pearson_soft_l1": soft["pearson"],
+        "spearman_soft_l1": soft["spearman"],
+        "pearson_soft_l1_given_motion": controlled,
+        "spearman_soft_l1_videos": video_level["spearman"],
+    }
+    constant = "the occluded share is the same in every frame (no pixel crosses the threshold?)"
+    reasons = {
+        "pearson_occluded_l1": constant,
+        "spearman_occluded_l1": constant,
+        "slope_occluded_l1": constant,
+        "pearson_soft_l1": "the occlusion map is constant",
+        "spearman_soft_l1": "the occlusion map is constant",
+        "pearson_soft_l1_given_motion": "fewer than 4 frames, or no motion",
+        "spearman_soft_l1_videos": "fewer than 3 videos",
+    }
+    if table["occluded_fraction"].nunique() <= 1:
+        report.note(
+            f"no frame has a different share of map pixels below the threshold "
+            f"({report.parameters['occlusion_threshold']}); read the soft measure "
+            "(occlusion_mean) instead"
+        )
+    _plot(report, table, num_bins)
+    _plot_examples(report, examples)
+    return report.finish(
+        by_setting,
+        results,
+        reasons,
+        group_column="measure",
+        extra={
+            "correlation_occluded_l1": frame_level,
+            "correlation_soft_l1": soft,
+            "correlation_soft_l1_videos": video_level,
+        },
+        loggers=loggers,
+    )
+
+
+def _plot(report: StudyReport, table: pd.DataFrame, num_bins: int) -> None:
+    panels = [
+        ("occluded_fraction", "occluded share of the map"),
+        ("occlusion_mean", "1 - mean occlusion map (soft)"),
+        ("motion", "keypoint motion from the source (px)"),
+    ]
+    figure, axes = new_figure(len(panels))
+    for ax, (measure, label) in zip(axes, panels, strict=True):
+        x, y = table[measure].to_numpy(), table["l1"].to_numpy()
+        ax.scatter(x, y, s=6, alpha=0.3, color="0.5")
+        fit = correlations(x, y)
+        if math.isfinite(fit["slope"]):
+            line = np.linspace(np.nanmin(x), np.nanmax(x), 2)
+            ax.plot(line, fit["intercept"] + fit["slope"] * line, color="C3", label="least squares")
+        bins = binned_means(x, {"l1": y}, num_bins)
+        ax.errorbar(
+            bins["x_mean"],
+            bins["l1_mean"],
+            yerr=bins["l1_std"],
+            fmt="o-",
+            color="C0",
+            label="binned mean",
+        )
+        title = f"Pearson {fit['pearson']:.2f}, Spearman {fit['spearman']:.2f} (n={fit['n']})"
+        if np.nanmax(x) == np.nanmin(x):
+            title = f"constant ({np.nanmax(x):.3g}) in every frame"
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(label)
+        ax.set_ylabel("reconstruction L1")
+        ax.legend(fontsize=7)
+    report.save_figure(STUDY, figure)
+
+
+def _plot_examples(report: StudyReport, examples: list[_Example]) -> None:
+    if not examples:
+        return
+    chosen = sorted(examples, reverse=True)
+    titles = ["source (frame 0)", "driving", "generated", "occlusion map"]
+    figure, axes = new_figure(len(chosen) * 4, columns=4, size=2.0)
+    for row, example in enumerate(chosen):
+        for column, (panel, title) in enumerate(zip(example.panels, titles, strict=True)):
+            ax = axes[row * 4 + column]
+            if panel.ndim == 2:
+                ax.imshow(panel, cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(panel)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(title, fontsize=8)
+            if column == 0:
+                ax.set_ylabel(
+                    f"{example.key}\n{example.occluded:.0%} occluded, soft {example.soft:.3f}",
+                    fontsize=7,
+                )
+    report.save_figure(f"{STUDY}_examples", figure)
