@@ -28,8 +28,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from datamodules.command_errors import USER_ERRORS, exit_on
+from datamodules.face_transform import IMAGENET_MEAN, IMAGENET_STD
 from datamodules.onnx_io import OPSET, OnnxUnavailableError, export_graph
-from fakedetect.augment import IMAGENET_MEAN, IMAGENET_STD
 from fakedetect.onnx_graph import DetectorGraph
 from fakedetect.scoring import checkpoint_specs
 from fakedetect.weights import load_detector
