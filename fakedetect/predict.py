@@ -46,6 +46,7 @@ from datamodules.plain import plain_container
 from datamodules.video_list import list_videos
 from fakedetect.calibration import Calibration, calibrated_video_score
 from fakedetect.calibration_store import describe, read_calibration
+from fakedetect.onnx_runtime import use_backend
 from fakedetect.overlay import write_attention_video
 from fakedetect.scoring import VideoScore, VideoScorer, checkpoint_specs, video_score
 
@@ -303,6 +304,7 @@ def main(cfg: DictConfig) -> None:
         for spec in checkpoint_specs(checkpoint, cfg.architecture):
             calibrations[spec["name"]] = read_calibration(spec["path"], cfg.trust_checkpoint)
             log.info("%s: calibration %s", spec["name"], describe(calibrations[spec["name"]]))
+    use_backend(scorer, cfg.backend, cfg.precision)
     run_prediction(
         scorer,
         videos,

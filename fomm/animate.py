@@ -52,6 +52,7 @@ from fomm.media import (
     to_tensor,
     warn_if_not_square,
 )
+from fomm.onnx_export.runtime import animation_backend
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ def animate_files(
     trust_checkpoint: bool = False,
     networks: torch.nn.Module | None = None,
     detector: FaceDetector | None = None,
+    backend: str = "torch",
 ) -> AnimationResult:
     """Animate one image with one video and write the mp4 (see the module docstring).
 
@@ -157,6 +159,7 @@ def animate_files(
         trust_checkpoint: allow a checkpoint that needs full unpickling (can run code).
         networks: an already loaded model (skips ``checkpoint``; for studies).
         detector: a face detector for cropping and best-frame search (default MTCNN).
+        backend: ``torch``, or ``onnx`` (the networks exported and run by onnxruntime).
 
     Raises:
         InputError: a file or option the user gave cannot be used.
@@ -180,6 +183,7 @@ def animate_files(
     else:
         networks = networks.to(run_device).eval()
     size = int(size or model_frame_size(networks))
+    networks = animation_backend(networks, backend, size, precision)
     needs_detector = crop_source or crop_driving or (find_best_frame and best_frame is None)
     if needs_detector and detector is None:
         detector = MTCNNDetector(device=str(run_device))
@@ -316,6 +320,7 @@ def animate_video(cfg: DictConfig) -> AnimationResult:
         progress=cfg.progress,
         trust_checkpoint=cfg.trust_checkpoint,
         detector=detector,
+        backend=cfg.backend,
     )
 
 
