@@ -1,4 +1,4 @@
-"""Loggers and callbacks from a config group, and the ``${wandb_offline:}`` resolver.
+"""Loggers from a config group, closed when a command ends; tables they accept; the resolver.
 
 Why here: ``train.py``, the detector's cross-dataset command and the loop's studies all
 build their loggers from the same ``logger`` group, and the detector package may not
@@ -9,10 +9,13 @@ resolver ``conf/logger/wandb.yaml`` uses.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import hydra
+import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 
@@ -45,3 +48,34 @@ def instantiate_list(group: DictConfig | None) -> list[Any]:
         for entry in group.values()
         if isinstance(entry, DictConfig) and "_target_" in entry
     ]
+
+
+@contextmanager
+def configured_loggers(group: DictConfig | None) -> Iterator[list[Any]]:
+    """The loggers of a ``logger`` group, finalized when the block ends.
+
+    Why: a command outside ``train.py`` (a study, the cross-dataset table) has no
+    Trainer to close its loggers; without this a wandb run stays open and is marked
+    crashed, or a failed job is marked finished. The status follows the block.
+    """
+    loggers = instantiate_list(group)
+    status = "failed"
+    try:
+        yield loggers
+        status = "success"
+    finally:
+        for logger in loggers:
+            logger.finalize(status)
+        if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+            import wandb
+
+            wandb.finish(exit_code=0 if status == "success" else 1)
+
+
+def loggable_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy wandb accepts: object columns as text (wandb tables reject mixed types)."""
+    out = table.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].astype(str)
+    return out.reset_index(drop=True)

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from datamodules.command_errors import exit_on_user_error
 from datamodules.plain import plain_container
-from datamodules.training.loggers import instantiate_list as build_loggers  # ${wandb_offline:}
+from datamodules.training.loggers import configured_loggers  # also ${wandb_offline:}
 from fakedetect.crosseval.report import column_name
 from fakedetect.crosseval.run import CrossEvaluation, cross_evaluate
 from fakedetect.crosseval.scoring import ScoringOptions
@@ -37,9 +37,7 @@ def run_crosseval(cfg: DictConfig) -> CrossEvaluation:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     options = ScoringOptions.from_config(cfg)
-    loggers = build_loggers(cfg.get("logger"))
-    status = "failed"
-    try:
+    with configured_loggers(cfg.get("logger")) as loggers:
         result = cross_evaluate(
             plain_container(cfg.detectors),
             plain_container(cfg.test_sets),
@@ -51,14 +49,6 @@ def run_crosseval(cfg: DictConfig) -> CrossEvaluation:
             bins=cfg.bins,
             loggers=loggers,
         )
-        status = "success"
-    finally:
-        for logger in loggers:
-            logger.finalize(status)
-        if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
-            import wandb
-
-            wandb.finish(exit_code=0 if status == "success" else 1)
     print_table(result)
     return result
 

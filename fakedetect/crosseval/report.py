@@ -11,6 +11,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
 
+from datamodules.training.loggers import loggable_table
+
 PREFIX = "crosseval"
 
 
@@ -50,14 +52,6 @@ def write_heatmap(table: pd.DataFrame, path: str | Path, metric: str = "auc_vide
     return path
 
 
-def _loggable(table: pd.DataFrame) -> pd.DataFrame:
-    out = table.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].astype(str)
-    return out.reset_index(drop=True)
-
-
 def log_evaluation(
     loggers: Sequence[Logger],
     table: pd.DataFrame,
@@ -82,7 +76,7 @@ def log_evaluation(
         if metrics:
             logger.log_metrics(metrics, step=None if isinstance(logger, WandbLogger) else 0)
         if isinstance(logger, WandbLogger):
-            logger.log_table(key=f"{PREFIX}/table", dataframe=_loggable(table))
+            logger.log_table(key=f"{PREFIX}/table", dataframe=loggable_table(table))
             for name, image in images.items():
                 logger.log_image(key=f"{PREFIX}/{name}", images=[str(image)])
         elif isinstance(logger, TensorBoardLogger):

@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from datamodules.command_errors import InputError, exit_on_input_error
-from datamodules.training.loggers import instantiate_list as build_loggers  # ${wandb_offline:}
+from datamodules.training.loggers import configured_loggers  # also ${wandb_offline:}
 from loop.studies.report import StudyResult
 
 log = logging.getLogger(__name__)
@@ -57,18 +57,8 @@ def run_study(cfg: DictConfig) -> StudyResult:
         study = hydra.utils.instantiate(cfg.study, _partial_=True)
     except InstantiationException as error:
         raise _unwrap(error) from error
-    loggers = build_loggers(cfg.get("logger"))
-    status = "failed"
-    try:
+    with configured_loggers(cfg.get("logger")) as loggers:
         result = study(loggers=loggers)
-        status = "success"
-    finally:
-        for logger in loggers:
-            logger.finalize(status)
-        if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
-            import wandb
-
-            wandb.finish(exit_code=0 if status == "success" else 1)
     _print_summary(result.summary)
     return result
 
