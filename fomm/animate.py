@@ -18,6 +18,9 @@ animates forward from that frame and backward to the start and stitches the two;
 output frame depends only on its own driving frame and the best frame, so one pass in
 frame order with the best frame as the reference gives exactly the stitched result, and
 that is what runs here (:class:`fomm.inference.Animator`), batch by batch.
+
+A published TPSMM checkpoint (its config has ``common_params.num_tps``) animates the same
+way through :class:`fomm.tpsmm.inference.TPSMMAnimator` (docs/tpsmm.md).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from fomm.media import (
     warn_if_not_square,
 )
 from fomm.onnx_export.runtime import animation_backend
+from fomm.tpsmm.inference import TPSMMAnimator
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,34 @@ def side_by_side_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.side_by_side{output.suffix}")
 
 
+def build_animator(
+    networks: torch.nn.Module,
+    source: torch.Tensor,
+    relative: bool,
+    adapt_scale: bool,
+    relative_jacobian: bool,
+    autocast: torch.dtype | None,
+) -> tuple[Animator | TPSMMAnimator, str]:
+    """The animator of an FOMM or a TPSMM model, and the key of its keypoints.
+
+    TPSMM (networks with an inpainting network) animates in the official demo's
+    ``relative`` mode with ``relative``, else ``standard``; it has no Jacobians.
+    """
+    if hasattr(networks, "inpainting_network"):
+        mode = "relative" if relative else "standard"
+        return TPSMMAnimator(networks, source, mode=mode, autocast_dtype=autocast), "fg_kp"
+    animator = Animator(
+        source,
+        networks.kp_detector,
+        networks.generator,
+        relative=relative,
+        adapt_scale=adapt_scale,
+        relative_jacobian=relative_jacobian,
+        autocast_dtype=autocast,
+    )
+    return animator, "value"
+
+
 def animate_files(
     source_image: str | os.PathLike,
     driving_video: str | os.PathLike,
@@ -132,7 +164,8 @@ def animate_files(
         source_image: the image to animate (any size; fitted or face-cropped).
         driving_video: the motion (mp4/mov/..., gif or frame folder); its audio is kept.
         output: the mp4 to write.
-        checkpoint: an official ``*.pth.tar`` (with ``config``) or a ``.ckpt`` trained here.
+        checkpoint: an official FOMM or TPSMM ``*.pth.tar`` (with ``config``) or a
+            ``.ckpt`` trained here.
         config: the official yaml of an official checkpoint.
         relative: transfer keypoint displacements (else absolute driving keypoints).
         adapt_scale: scale the motion by the keypoint-hull size ratio.
@@ -227,16 +260,12 @@ def animate_files(
     else:
         reference = 0
 
-    animator = Animator(
-        to_tensor(source_array[None]),
-        networks.kp_detector,
-        networks.generator,
-        relative=relative,
-        adapt_scale=adapt_scale,
-        relative_jacobian=relative_jacobian,
-        autocast_dtype=autocast,
+    animator, points = build_animator(
+        networks, to_tensor(source_array[None]), relative, adapt_scale, relative_jacobian, autocast
     )
     animator.set_initial(to_tensor(driving[reference : reference + 1]))
+    if not adapt_scale:
+        animator.scale = 1.0  # TPSMM's animator always adapts; FOMM's keeps 1.0 already
     audio = Path(str(driving_video))
     audio = audio if audio.is_file() else None
     comparison = side_by_side_path(output) if side_by_side else None
@@ -252,8 +281,8 @@ def animate_files(
                     batch = driving[start : start + batch_size]
                     out = animator(to_tensor(batch))
                     prediction = out["prediction"].cpu()
-                    kp_driving.append(out["kp_driving"]["value"].float().cpu())
-                    kp_animated.append(out["kp_norm"]["value"].float().cpu())
+                    kp_driving.append(out["kp_driving"][points].float().cpu())
+                    kp_animated.append(out["kp_norm"][points].float().cpu())
                     writer.write(prediction)
                     if extra is not None:
                         extra.write(_side_by_side(source_array, batch, prediction))
@@ -275,7 +304,7 @@ def animate_files(
         best_frame=reference,
         pose_distances=distances,
         driving_crop_box=crop_box,
-        kp_source=animator.kp_source["value"][0].float().cpu().numpy(),
+        kp_source=animator.kp_source[points][0].float().cpu().numpy(),
         kp_driving=torch.cat(kp_driving).numpy(),
         kp_animated=torch.cat(kp_animated).numpy(),
         seconds=seconds,

@@ -252,7 +252,7 @@ def load_fomm(
     config_path: str | Path | None = None,
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
-) -> FOMMNetworks:
+) -> FOMMNetworks | TPSMMNetworks:
     """Load any FOMM checkpoint: an official ``.pth.tar`` (+ yaml) or one of our ``.ckpt``.
 
     Args:
@@ -264,7 +264,9 @@ def load_fomm(
         trust_pickle: see :func:`datamodules.training.checkpoints.safe_load`.
 
     Returns:
-        :class:`fomm.nets.FOMMNetworks` in eval mode, as :func:`load_official_checkpoint`.
+        :class:`fomm.nets.FOMMNetworks` in eval mode, as :func:`load_official_checkpoint`
+        (:class:`fomm.tpsmm.nets.TPSMMNetworks` for a published TPSMM checkpoint, whose
+        config has ``common_params.num_tps``).
     """
     checkpoint_path = Path(checkpoint_path)
     checkpoint = safe_load(checkpoint_path, trust_pickle=trust_pickle)
@@ -274,6 +276,10 @@ def load_fomm(
         if config_path is None:
             config_path = _sibling_config(checkpoint_path)
         config = read_official_config(config_path)
+        if is_tpsmm_model_params(config["model_params"]):
+            from fomm.tpsmm.checkpoint import tpsmm_from_checkpoint
+
+            return tpsmm_from_checkpoint(checkpoint, config, checkpoint_path).to(device)
     networks = build_networks(config["model_params"])
     networks.config = plain_container(config)
     report = load_matching_weights(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from torch import Tensor, nn
 
 from datamodules.command_errors import InputError, exit_on
 from datamodules.onnx_io import OPSET, OnnxUnavailableError, eval_mode, export_graph
-from fomm.media import load_model, model_frame_size, require_file
+from fomm.media import load_model, model_frame_size
 from fomm.onnx_export.graphs import GeneratorGraph, KeypointGraph, has_jacobian
 from fomm.onnx_export.linear_solve import EliminationSolve
 from fomm.onnx_export.tpsmm_graphs import (
@@ -39,7 +38,6 @@ from fomm.onnx_export.tpsmm_graphs import (
     TPSMMGeneratorGraph,
     TPSMMKeypointGraph,
 )
-from fomm.tpsmm.config import is_tpsmm_model_params
 
 log = logging.getLogger(__name__)
 # The example batch the graphs are traced with: two driving frames for one source, so the
@@ -183,41 +181,13 @@ def export_networks(
     return manifest
 
 
-def load_networks(
-    checkpoint: str | os.PathLike | None,
-    config: str | os.PathLike | None,
-    trust_checkpoint: bool = False,
-) -> nn.Module:
-    """Load FOMM (official with its yaml, or ours) or an official TPSMM checkpoint on the CPU.
-
-    Raises:
-        InputError: a missing or unusable file, with the fix.
-    """
-    if config in (None, "", "null"):
-        return load_model(checkpoint, config, "cpu", trust_pickle=trust_checkpoint)
-    from fomm.checkpoint import load_official_checkpoint, read_official_config
-
-    config_path = require_file(config, "FOMM config", "config")
-    try:
-        tpsmm = is_tpsmm_model_params(read_official_config(config_path)["model_params"])
-    except ValueError as error:
-        raise InputError(f"config {config_path} cannot be used: {error}") from error
-    if not tpsmm:
-        return load_model(checkpoint, config_path, "cpu", trust_pickle=trust_checkpoint)
-    checkpoint_path = require_file(checkpoint, "checkpoint", "checkpoint")
-    try:
-        return load_official_checkpoint(checkpoint_path, config_path, trust_pickle=trust_checkpoint)
-    except (ValueError, KeyError, pickle.UnpicklingError) as error:
-        raise InputError(f"checkpoint {checkpoint_path} cannot be used: {error}") from error
-
-
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export_fomm")
 @exit_on(InputError, OnnxUnavailableError)
 def main(cfg: DictConfig) -> None:
     """``python -m fomm.export checkpoint=... [config=...] output=DIR``."""
     if cfg.output in (None, ""):
         raise InputError("no output given; pass output=DIR (the folder for the .onnx files)")
-    networks = load_networks(cfg.checkpoint, cfg.config, cfg.trust_checkpoint)
+    networks = load_model(cfg.checkpoint, cfg.config, "cpu", trust_pickle=cfg.trust_checkpoint)
     manifest = export_networks(networks, cfg.output, cfg.size)
     for name, graph in manifest["graphs"].items():
         print(

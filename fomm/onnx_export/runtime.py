@@ -1,10 +1,11 @@
-"""FOMM's ONNX graphs behind the torch networks' interface: ``backend=onnx`` of ``fomm.animate``.
+"""FOMM's and TPSMM's ONNX graphs behind the torch networks' interface: ``backend=onnx``.
 
 :class:`OnnxKeypointDetector` and :class:`OnnxGenerator` are called like
 :class:`fomm.nets.KPDetector` and :class:`fomm.nets.OcclusionAwareGenerator` (torch tensors
 and keypoint dicts in and out), so :class:`fomm.inference.Animator` animates with
-onnxruntime unchanged. They are modules without parameters: the Animator finds the CPU as
-their device, and ``.to()``/``.eval()`` are harmless.
+onnxruntime unchanged; :class:`OnnxTPSMM` does the same for
+:class:`fomm.tpsmm.inference.TPSMMAnimator`. They are modules without parameters: the
+animators find the CPU as their device, and ``.to()``/``.eval()`` are harmless.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import torch
 from torch import Tensor, nn
 
 from datamodules.command_errors import InputError
@@ -83,17 +85,99 @@ class OnnxFOMM(nn.Module):
         self.config = config
 
 
-def load_onnx_fomm(folder: str | os.PathLike, threads: int | None = None) -> OnnxFOMM:
-    """The graphs ``python -m fomm.export`` wrote to ``folder``, ready for the Animator."""
+class OnnxDenseMotion(nn.Module):
+    """TPSMM's dense motion network, deferred: it hands its inputs to the fused generator.
+
+    Why: ``generator.onnx`` computes dense motion and inpainting in one graph, while
+    :class:`fomm.tpsmm.inference.TPSMMAnimator` calls the two networks in turn; this one
+    passes what it is given on to :class:`OnnxInpainting`, which runs the graph.
+    """
+
+    def forward(
+        self,
+        source_image: Tensor,
+        kp_driving: dict[str, Tensor],
+        kp_source: dict[str, Tensor],
+        bg_param: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """The generator graph's inputs (``bg_param`` None: no background motion)."""
+        feeds = {
+            "source": source_image,
+            "kp_source_fg_kp": kp_source["fg_kp"],
+            "kp_driving_fg_kp": kp_driving["fg_kp"],
+        }
+        if bg_param is not None:
+            feeds["bg_param"] = bg_param
+        return feeds
+
+
+class OnnxInpainting(nn.Module):
+    """``generator.onnx`` of TPSMM called as its inpainting network: ``prediction`` and more."""
+
+    def __init__(self, graph: OnnxGraph) -> None:
+        super().__init__()
+        self.graph = graph
+        self.background = "bg_param" in graph.input_names
+
+    def forward(self, source_image: Tensor, dense_motion: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Render; a model with background motion gets the identity where none is given.
+
+        The identity is what the official demo (and the torch animator) uses at inference.
+        """
+        feeds = dict(dense_motion)
+        if self.background and "bg_param" not in feeds:
+            batch = feeds["kp_driving_fg_kp"].shape[0]
+            feeds["bg_param"] = torch.eye(3).expand(batch, 3, 3)
+        return self.graph(**feeds)
+
+
+class OnnxAVD(nn.Module):
+    """``avd_network.onnx`` called as the torch AVD network: control points in and out."""
+
+    def __init__(self, graph: OnnxGraph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def forward(
+        self, kp_source: dict[str, Tensor], kp_driving: dict[str, Tensor]
+    ) -> dict[str, Tensor]:
+        """The driving points with the source's identity: ``fg_kp`` (N, 5K, 2)."""
+        return self.graph(kp_source_fg_kp=kp_source["fg_kp"], kp_driving_fg_kp=kp_driving["fg_kp"])
+
+
+class OnnxTPSMM(nn.Module):
+    """TPSMM's graphs behind the attributes :class:`~fomm.tpsmm.inference.TPSMMAnimator` uses.
+
+    ``bg_predictor`` stays None: animation uses no background motion.
+    """
+
+    def __init__(self, folder: str | os.PathLike, config: dict, threads: int | None = None) -> None:
+        super().__init__()
+        folder = Path(folder)
+        self.kp_detector = OnnxKeypointDetector(OnnxGraph(folder / "kp_detector.onnx", threads))
+        self.dense_motion_network = OnnxDenseMotion()
+        self.inpainting_network = OnnxInpainting(OnnxGraph(folder / "generator.onnx", threads))
+        avd = folder / "avd_network.onnx"
+        self.avd_network = OnnxAVD(OnnxGraph(avd, threads)) if avd.is_file() else None
+        self.bg_predictor = None
+        self.config = config
+
+
+def load_onnx_fomm(folder: str | os.PathLike, threads: int | None = None) -> OnnxFOMM | OnnxTPSMM:
+    """The graphs ``python -m fomm.export`` wrote to ``folder``, ready for the animators."""
     manifest = json.loads((Path(folder) / "export.json").read_text())
-    if manifest["model"] != "fomm":
-        raise ValueError(f"{folder} holds {manifest['model']} graphs; OnnxFOMM runs FOMM's")
+    runners = {"fomm": OnnxFOMM, "tpsmm": OnnxTPSMM}
+    if manifest["model"] not in runners:
+        raise ValueError(f"{folder} holds {manifest['model']} graphs, neither FOMM's nor TPSMM's")
     size = manifest["frame_size"]
-    return OnnxFOMM(folder, {"dataset_params": {"frame_shape": [size, size, 3]}}, threads)
+    config = {"dataset_params": {"frame_shape": [size, size, 3]}}
+    return runners[manifest["model"]](folder, config, threads)
 
 
-def onnx_networks(networks: nn.Module, size: int, threads: int | None = None) -> OnnxFOMM:
-    """Export FOMM networks to ONNX (in a temporary folder) and load them into onnxruntime."""
+def onnx_networks(
+    networks: nn.Module, size: int, threads: int | None = None
+) -> OnnxFOMM | OnnxTPSMM:
+    """Export FOMM or TPSMM networks to ONNX (in a temporary folder), load them into onnxruntime."""
     from fomm.export import export_networks
 
     with tempfile.TemporaryDirectory(prefix="fomm-onnx-") as folder:
@@ -106,8 +190,8 @@ def animation_backend(networks: nn.Module, backend: str, size: int, precision: s
     """The networks ``fomm.animate`` runs: as loaded (``torch``) or exported (``onnx``).
 
     Raises:
-        InputError: an unknown backend, onnx with bf16/fp16 or with a TPSMM model, or
-            onnx without onnxruntime installed.
+        InputError: an unknown backend, onnx with bf16/fp16, or onnx without
+            onnxruntime installed.
     """
     if backend not in BACKENDS:
         raise InputError(f"backend={backend} is not one of {', '.join(BACKENDS)}")
@@ -118,8 +202,6 @@ def animation_backend(networks: nn.Module, backend: str, size: int, precision: s
             f"backend=onnx runs the exported float32 graphs; use precision=fp32 (precision="
             f"{precision} needs backend=torch)"
         )
-    if not hasattr(networks, "generator"):
-        raise InputError("backend=onnx animates FOMM models; this checkpoint is not one")
     try:
         return onnx_networks(networks, size)
     except OnnxUnavailableError as error:

@@ -106,7 +106,22 @@ def load_official_tpsmm(
     Raises:
         ValueError: the file is not a TPSMM checkpoint, or does not fit the config.
     """
-    checkpoint = safe_load(checkpoint_path, trust_pickle=trust_pickle)
+    return tpsmm_from_checkpoint(
+        safe_load(checkpoint_path, trust_pickle=trust_pickle), config, checkpoint_path
+    ).to(device)
+
+
+def tpsmm_from_checkpoint(
+    checkpoint: Mapping[str, Any], config: Mapping[str, Any], checkpoint_path: str | Path
+) -> TPSMMNetworks:
+    """The networks of a published TPSMM checkpoint already read, in eval mode on the CPU.
+
+    Why apart from :func:`load_official_tpsmm`: ``fomm.load_fomm`` has read the file
+    before the config tells it the model is TPSMM, and a checkpoint is not read twice.
+
+    Raises:
+        ValueError: the file is not a TPSMM checkpoint, or does not fit the config.
+    """
     if is_lightning_checkpoint(checkpoint):
         raise ValueError(
             f"{checkpoint_path} is a Lightning checkpoint of this project, not a published "
@@ -133,4 +148,4 @@ def load_official_tpsmm(
         networks.avd_network = None
     names = tuple(name for name in NETWORK_NAMES if getattr(networks, name) is not None)
     load_matching_weights(networks, states, partial=(), source=checkpoint_path, names=names)
-    return networks.to(device).eval()
+    return networks.eval()

@@ -1,8 +1,9 @@
-"""fomm.animate backend=onnx: the exported graphs animate as the torch networks do."""
+"""fomm.animate backend=onnx: the exported graphs animate as the torch networks do (FOMM, TPSMM)."""
 
 import numpy as np
 import pytest
 from fomm_tool_media import draw_face, write_talking_video, write_tiny_checkpoint
+from onnx_tiny import write_tpsmm_checkpoint
 from PIL import Image
 
 from datamodules.video_io import read_frames
@@ -25,21 +26,26 @@ def media(tmp_path_factory):
     return {"checkpoint": checkpoint, "config": config, "source": source, "driving": driving}
 
 
-def test_both_backends_give_the_same_animation(media, make_cfg, tmp_path):
+def animate_with_both_backends(media, make_cfg, folder, checkpoint, config):
+    """The same animation command with backend=torch and backend=onnx."""
     common = [
         f"source_image={media['source']}",
         f"driving_video={media['driving']}",
-        f"checkpoint={media['checkpoint']}",
-        f"config={media['config']}",
+        f"checkpoint={checkpoint}",
+        f"config={config}",
         "device=cpu",
         "progress=false",
         "batch_size=3",  # batches of 3 and a last one of 1, against graphs traced with 2
     ]
     results = {}
     for backend in ("torch", "onnx"):
-        output = f"output={tmp_path / backend}.mp4"
+        output = f"output={folder / backend}.mp4"
         cfg = make_cfg([*common, output, f"backend={backend}"], config_name="animate")
         results[backend] = animate_video(cfg)
+    return results
+
+
+def assert_same_animation(results):
     torch_run, onnx_run = results["torch"], results["onnx"]
     assert onnx_run.num_frames == torch_run.num_frames == 7
     for name in ("kp_source", "kp_driving", "kp_animated"):
@@ -50,6 +56,23 @@ def test_both_backends_give_the_same_animation(media, make_cfg, tmp_path):
     # Outputs within 1e-6 round to the same 8-bit values but at a few boundaries; the
     # encoder then sees (almost) the same frames.
     assert difference.mean() < 0.01 and difference.max() <= 2
+
+
+def test_both_backends_give_the_same_animation(media, make_cfg, tmp_path):
+    checkpoint, config = media["checkpoint"], media["config"]
+    assert_same_animation(animate_with_both_backends(media, make_cfg, tmp_path, checkpoint, config))
+
+
+@pytest.mark.slow  # TPSMM's generator graph (the unrolled spline solve) exports in ~10-20 s
+def test_tpsmm_checkpoints_animate_with_both_backends(media, make_cfg, tmp_path):
+    """A published-layout TPSMM (background predictor, AVD) through fomm.animate."""
+    checkpoint, config = write_tpsmm_checkpoint(tmp_path, bg=True, multi_mask=False)
+    results = animate_with_both_backends(media, make_cfg, tmp_path, checkpoint, config)
+    assert_same_animation(results)
+    run = results["torch"]
+    assert run.kp_source.shape == (10, 2) and run.kp_animated.shape == (7, 10, 2)
+    # relative mode: the reference frame (0) moves the source's control points nowhere
+    assert np.abs(run.kp_animated[0] - run.kp_source).max() < 1e-5
 
 
 def test_onnx_backend_options_are_checked(media, tmp_path):

@@ -176,7 +176,7 @@ def test_bad_input_gets_one_line(make_cfg, tmp_path, capsys):
             "no.yaml",
         ),
         ([f"checkpoint={tmp_path / 'none.ckpt'}", f"output={tmp_path}"], "none.ckpt"),
-        ([f"checkpoint={config}", f"config={config}", f"output={tmp_path}"], "cannot be used"),
+        ([f"checkpoint={config}", f"config={config}", f"output={tmp_path}"], "not a PyTorch"),
     ]
     for overrides, message in cases:
         with pytest.raises(SystemExit) as exit_info:
