@@ -85,6 +85,7 @@ def run_prediction(
     output: str | os.PathLike,
     threshold: float = 0.5,
     workers: int = 1,
+    decode_threads: int = 1,
     attention_video: bool = False,
     attention_model: str | None = None,
     attention_fps: float = 4.0,
@@ -101,6 +102,7 @@ def run_prediction(
         output: the output folder.
         threshold: score from which a video is labelled fake.
         workers: face-extraction processes (0: extract in this process, no overlap).
+        decode_threads: FFmpeg decoder threads per extraction process (0: one per core).
         attention_video: write an attention-overlay mp4 per video.
         attention_model: which member draws the overlay (default: the first attention one).
         attention_fps: frame rate of the overlay videos.
@@ -130,6 +132,7 @@ def run_prediction(
         crop=scorer.settings,
         workers=workers,
         threads=1,  # extraction workers share the cores with the scoring here
+        decode_threads=decode_threads,
         progress=progress,
         on_video=on_video,
     )
@@ -312,6 +315,7 @@ def main(cfg: DictConfig) -> None:
         calibrations=calibrations,
         threshold=cfg.threshold,
         workers=cfg.workers,
+        decode_threads=cfg.decode_threads,
         attention_video=cfg.attention_video,
         attention_model=cfg.attention_model,
         attention_fps=cfg.attention_fps,

@@ -51,6 +51,33 @@ def write_mp4(
     return path
 
 
+def write_encoded(
+    path: Path,
+    frames: np.ndarray,
+    codec: str,
+    options: dict[str, str] | None = None,
+    max_b_frames: int | None = None,
+    keyframes: tuple[int, ...] = (),
+) -> Path:
+    """Encode with any FFmpeg encoder; ``keyframes`` forces I-frames at irregular places."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        stream.options = options or {}
+        if max_b_frames is not None:
+            stream.codec_context.max_b_frames = max_b_frames
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            if index in keyframes:
+                frame.pict_type = av.video.frame.PictureType.I
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
 def decode_all(path: Path) -> np.ndarray:
     """A plain sequential decode of every frame: the reference a seek must match."""
     with av.open(str(path)) as container:
