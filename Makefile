@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE ?= 1
 export NO_ALBUMENTATIONS_UPDATE ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint format bench clean
+.PHONY: help install run app test test-fast test-browser lint format bench clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -32,14 +32,36 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install torch, the project (editable) and facenet-pytorch
 
+# The web app's packages (gradio; playwright drives a browser in its tests): an optional
+# extra, installed on first use of `make app` or `make test-browser`.
+APP_STAMP := $(VENV)/.installed-app
+$(APP_STAMP): $(STAMP)
+	$(PY) -m pip install -e '.[app]'
+	touch $(APP_STAMP)
+
 run: $(STAMP) ## The whole loop on the embedded dataset (CPU, <15 min): FOMM, fakes, detector, studies, report
 	$(PY) -m loop
+
+app: $(APP_STAMP) ## The web app on 127.0.0.1, port APP_PORT (7860): animate, detect, browse the loop reports
+	$(PY) -m loop.app
 
 test: $(STAMP) ## Run the whole test suite
 	$(PY) -m pytest
 
 test-fast: $(STAMP) ## Run the tests without the slow end-to-end ones
 	$(PY) -m pytest -m "not slow"
+
+# Debian's chromium, headless, drives the page; installed with apt-get where missing (as
+# root, or through sudo), else the target says what to install.
+CHROMIUM := $(firstword $(shell command -v chromium chromium-browser 2>/dev/null))
+test-browser: $(APP_STAMP) ## The web app's tests, in a headless Chromium (installs it if missing)
+ifeq ($(CHROMIUM),)
+	@if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+	  sudo apt-get update && sudo apt-get install -y chromium; \
+	else echo "error: no chromium on PATH; install Debian's chromium package (apt-get install chromium) and rerun make test-browser" >&2; exit 1; fi
+endif
+	$(PY) -m pytest tests/app -p no:cacheprovider
 
 lint: $(STAMP) ## Check format and lint with ruff, and the layer contract with import-linter
 	$(VENV)/bin/ruff format --check .

@@ -27,7 +27,8 @@ import torch
 from datamodules.fomm_augment import FOMMAugmentation
 from datamodules.fomm_layout import list_video_items
 from datamodules.pairs import FOMMPairDataset
-from datamodules.synthetic_faces import random_identity, render_talking_head
+from datamodules.synthetic_faces import random_identity
+from datamodules.synthetic_videos import render_talking_head
 from datamodules.training.precision import hardware_banner
 from datamodules.video_io import probe_video
 from datamodules.video_writer import write_video

@@ -22,7 +22,8 @@ import pandas as pd
 
 from datamodules.embedded import write_talking_heads
 from datamodules.extraction.log import FACES_COLUMNS
-from datamodules.synthetic_faces import random_identity, render_talking_head
+from datamodules.synthetic_faces import random_identity
+from datamodules.synthetic_videos import render_talking_head
 
 from gpu_check_rows import Sizes, fomm_overrides
 

@@ -12,7 +12,10 @@ whose manifest is missing, stale or contradicted by the files is rebuilt, never
 trusted. The new copy is built in a temporary folder and renamed
 into place, so an interrupted generation leaves nothing half-made.
 ``landmarks.csv`` beside the manifest holds the drawn faces' five landmarks per frame
-(:mod:`datamodules.synthetic_landmarks`), for self-blended training.
+(:mod:`datamodules.synthetic_landmarks`), for self-blended training, and
+``occlusion_events.csv`` what a hand or object crossing the face hides in each frame
+(:mod:`datamodules.synthetic_occlusion_events`), the truth the occlusion study
+compares occlusion maps with.
 """
 
 from __future__ import annotations
@@ -27,17 +30,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from datamodules.pairs import FOMMDataModule
-from datamodules.synthetic_faces import random_identity, render_talking_head
 from datamodules.synthetic_landmarks import write_embedded_landmarks
+from datamodules.synthetic_occlusion_events import write_embedded_occlusion_events
+from datamodules.synthetic_videos import render_plan, split_plans
 from datamodules.video_writer import write_video
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+# 2: head turns and occlusion events (version 1 copies are rebuilt).
+GENERATOR_VERSION = 2
 MANIFEST = "manifest.json"
+MAX_HEAD_TURN = 45.0  # degrees; past about 60 the far eye would slide past the near one
 
 
 def write_talking_heads(
@@ -49,6 +53,8 @@ def write_talking_heads(
     seed: int = 0,
     fps: int = 25,
     first_identity: int = 0,
+    head_turn: float = 30.0,
+    occluded_share: float = 0.5,
 ) -> list[Path]:
     """Render talking-head videos and write them as ``id<k>#<v>.mp4`` into ``out_dir``.
 
@@ -65,20 +71,39 @@ def write_talking_heads(
         seed: the seed everything is drawn from.
         fps: frame rate written to the files.
         first_identity: number of the first identity.
+        head_turn: the largest left-right head turn, in degrees (0: none).
+        occluded_share: the share of the videos in which a hand or an object crosses
+            the face once (rounded to whole videos).
 
     Returns:
         The written files.
     """
+    check_generator_settings(head_turn, occluded_share)
     out_dir = Path(out_dir)
     written = []
-    for identity in range(first_identity, first_identity + num_identities):
-        face = random_identity(np.random.default_rng([seed, identity]))
-        for video in range(videos_per_identity):
-            rng = np.random.default_rng([seed, identity, video + 1])
-            frames = render_talking_head(face, rng, num_frames, size, fps)
-            path = out_dir / f"id{identity:04d}#{video:02d}.mp4"
-            written.append(write_video(path, frames, fps, preset="veryfast"))
+    for planned in split_plans(
+        num_identities, videos_per_identity, num_frames, size, seed, fps, first_identity,
+        head_turn, occluded_share,
+    ):  # fmt: skip
+        frames = render_plan(planned.face, planned.plan, size)
+        path = out_dir / f"{planned.name}.mp4"
+        written.append(write_video(path, frames, fps, preset="veryfast"))
     return written
+
+
+def check_generator_settings(head_turn: float, occluded_share: float) -> None:
+    """Refuse turns or shares the generator cannot draw, naming the config key.
+
+    Raises:
+        ValueError: ``head_turn`` outside [0, 45] or ``occluded_share`` outside [0, 1].
+    """
+    if not 0 <= head_turn <= MAX_HEAD_TURN:
+        raise ValueError(
+            f"data.head_turn={head_turn}: the synthetic heads turn between 0 and "
+            f"{MAX_HEAD_TURN:g} degrees"
+        )
+    if not 0 <= occluded_share <= 1:
+        raise ValueError(f"data.occluded_share={occluded_share} must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -95,6 +120,8 @@ class EmbeddedSpec:
     size: int = 64
     fps: int = 25
     seed: int = 0
+    head_turn: float = 30.0
+    occluded_share: float = 0.5
 
     def as_manifest(self) -> dict[str, Any]:
         """The spec as stored in the manifest, with the generator version."""
@@ -147,8 +174,10 @@ def ensure_embedded_dataset(root: str | os.PathLike, spec: EmbeddedSpec | None =
             so it is not deleted).
     """
     root, spec = Path(root), spec or EmbeddedSpec()
+    check_generator_settings(spec.head_turn, spec.occluded_share)
     if is_complete(root, spec):
-        write_embedded_landmarks(root, spec)  # copies made before landmarks.csv existed
+        write_embedded_landmarks(root, spec)  # restores a deleted table
+        write_embedded_occlusion_events(root, spec)
         return root
     if root.exists() and not (root / MANIFEST).exists() and any(root.iterdir()):
         raise FileExistsError(
@@ -171,12 +200,15 @@ def ensure_embedded_dataset(root: str | os.PathLike, spec: EmbeddedSpec | None =
                     spec.seed,
                     spec.fps,
                     first_identity=first,
+                    head_turn=spec.head_turn,
+                    occluded_share=spec.occluded_share,
                 )
         files = {
             path.relative_to(building).as_posix(): path.stat().st_size
             for path in sorted(building.rglob("*.mp4"))
         }
         write_embedded_landmarks(building, spec)
+        write_embedded_occlusion_events(building, spec)
         manifest = {"spec": spec.as_manifest(), "files": files}
         (building / MANIFEST).write_text(json.dumps(manifest, indent=1))
         _swap_into_place(building, root, spec)
@@ -221,6 +253,9 @@ class EmbeddedDataModule(FOMMDataModule):
         num_frames: frames per video.
         fps: frame rate of the files.
         seed: seed of the generator.
+        head_turn: the largest left-right head turn in degrees (0 to 45; 0: none).
+        occluded_share: share of the videos of each split in which a hand or an object
+            crosses the face (``occlusion_events.csv`` records when and how much).
         **kwargs: the :class:`~datamodules.pairs.FOMMDataModule` arguments.
     """
 
@@ -237,6 +272,8 @@ class EmbeddedDataModule(FOMMDataModule):
         num_frames: int = 80,
         fps: int = 25,
         seed: int = 0,
+        head_turn: float = 30.0,
+        occluded_share: float = 0.5,
         **kwargs: Any,
     ) -> None:
         super().__init__(root_dir, frame_shape=frame_shape, val_identities=val_identities, **kwargs)
@@ -253,7 +290,10 @@ class EmbeddedDataModule(FOMMDataModule):
             size=self.frame_shape[0],
             fps=fps,
             seed=seed,
+            head_turn=float(head_turn),
+            occluded_share=float(occluded_share),
         )
+        check_generator_settings(self.spec.head_turn, self.spec.occluded_share)
 
     def prepare_data(self) -> None:
         """Generate the dataset if needed (once per node), then probe it."""

@@ -3,11 +3,13 @@
 The embedded cartoons are drawn, not filmed: MTCNN does not find them, so extraction
 crops them with the whole-frame detector, which gives no landmarks, and self-blended
 training would have no face mask for them. But the generator knows where it draws the
-eyes, the nose tip and the mouth corners. This module replays a video's random draws
-(the same generator calls in the same order as
-:func:`datamodules.synthetic_faces.render_talking_head`, so nothing is rendered and
+eyes, the nose tip and the mouth corners. This module replays a video's plan
+(:func:`datamodules.synthetic_videos.plan_talking_head`, so nothing is rendered and
 the pixels are untouched) and maps those head-frame points to frame pixels the way
-the painter does.
+the painter does, head turns included. A hand or object passing in front of the face
+does not move the points: they stay where the face is, and
+``occlusion_events.csv`` (:mod:`datamodules.synthetic_occlusion_events`) says how many
+of them it hides in each frame.
 
 ``write_embedded_landmarks`` writes ``landmarks.csv`` at the dataset root: ``video``
 (the file name without extension, e.g. ``id0003#01``, so re-encoded copies such as
@@ -19,7 +21,6 @@ landmarks_csv=<root>/landmarks.csv`` stores them with the crops.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -31,34 +32,39 @@ from datamodules.face_landmarks import LANDMARK_COLUMNS
 from datamodules.synthetic_faces import (
     FaceIdentity,
     HeadPose,
-    random_background,
+    nose_radius,
     random_identity,
-    random_motion,
+    turned,
 )
-
-log = logging.getLogger(__name__)
+from datamodules.synthetic_videos import plan_talking_head, spec_plans, write_table_once
 
 LANDMARKS_FILE = "landmarks.csv"
 
 
-def head_points(face: FaceIdentity) -> np.ndarray:
+def head_points(face: FaceIdentity, yaw: float = 0.0) -> np.ndarray:
     """The five points in head coordinates (fractions of the frame size, head centre origin).
 
-    Where :func:`datamodules.synthetic_faces.render_frame` draws them: the eye centres,
-    the tip of the nose triangle, the ends of the lips ellipse. The eye with the
-    negative head x is on the image's left at any of the generator's rotations (at
-    most 20 degrees).
+    Where :func:`datamodules.synthetic_faces.render_frame` draws them at a turn of
+    ``yaw`` degrees: the eye centres, the middle of the nose triangle's base, the ends of
+    the lips ellipse. The eye with the negative head x stays on the image's left at the
+    generator's rotations (at most 20 degrees) and turns (the face sphere keeps the
+    eyes' order up to 90 degrees minus their azimuth).
     """
-    eye_x, eye_y = face.eye_spacing * face.face_width, -0.18 * face.face_height
-    nose_y = 0.08 * face.face_height + 0.6 * face.nose_length
-    mouth_y = 0.52 * face.face_height
+    width, height = face.face_width, face.face_height
+    eye_y = -0.18 * height
+    left_eye, _ = turned(-face.eye_spacing * width, width, yaw)
+    right_eye, _ = turned(face.eye_spacing * width, width, yaw)
+    nose_x, _ = turned(0.0, nose_radius(face), yaw)
+    nose_y = 0.08 * height + 0.6 * face.nose_length
+    mouth_x, squeeze = turned(0.0, width, yaw)
+    mouth_y, mouth_half = 0.52 * height, squeeze * face.mouth_width
     return np.array(
         [
-            [-eye_x, eye_y],
-            [eye_x, eye_y],
-            [0.0, nose_y],
-            [-face.mouth_width, mouth_y],
-            [face.mouth_width, mouth_y],
+            [left_eye, eye_y],
+            [right_eye, eye_y],
+            [nose_x, nose_y],
+            [mouth_x - mouth_half, mouth_y],
+            [mouth_x + mouth_half, mouth_y],
         ]
     )
 
@@ -74,7 +80,7 @@ def frame_points(face: FaceIdentity, pose: HeadPose, size: int, supersample: int
     centre = canvas * np.array([0.5 + pose.x, 0.5 + pose.y])
     radians = np.deg2rad(pose.angle)
     rotation = np.array([[np.cos(radians), -np.sin(radians)], [np.sin(radians), np.cos(radians)]])
-    on_canvas = centre + canvas * pose.scale * head_points(face) @ rotation.T
+    on_canvas = centre + canvas * pose.scale * head_points(face, pose.yaw) @ rotation.T
     return (on_canvas + 0.5) / supersample - 0.5
 
 
@@ -86,40 +92,31 @@ def talking_head_landmarks(
     size: int = 64,
     fps: float = 25.0,
     supersample: int = 4,
+    head_turn: float = 0.0,
 ) -> np.ndarray:
     """The points of every frame of video ``video`` of ``identity``: ``(num_frames, 5, 2)``.
 
     The draws match :func:`datamodules.embedded.write_talking_heads`: the identity from
-    ``[seed, identity]``, the background then the motion from ``[seed, identity, video + 1]``.
+    ``[seed, identity]``, the plan from ``[seed, identity, video + 1]`` (its occluder,
+    drawn last, does not move the face).
     """
     face = random_identity(np.random.default_rng([seed, identity]))
     rng = np.random.default_rng([seed, identity, video + 1])
-    random_background(rng, size * supersample, avoid=face.skin)  # advances rng as rendering does
-    motion = random_motion(rng, num_frames, fps)
-    return np.stack([frame_points(face, pose, size, supersample) for pose in motion])
-
-
-def _videos(spec: Any) -> list[tuple[int, int]]:
-    """``(identity, video)`` of every video of the spec, in every split."""
-    return [
-        (identity, video)
-        for _, identities, videos, first in spec.split_layout()
-        for identity in range(first, first + identities)
-        for video in range(videos)
-    ]
+    plan = plan_talking_head(face, rng, num_frames, size, fps, supersample, head_turn)
+    return np.stack([frame_points(face, pose, size, supersample) for pose in plan.motion])
 
 
 def embedded_landmarks_table(spec: Any) -> pd.DataFrame:
     """The ``landmarks.csv`` table of an :class:`datamodules.embedded.EmbeddedSpec`."""
     tables = []
-    for identity, video in _videos(spec):
-        points = talking_head_landmarks(
-            spec.seed, identity, video, spec.num_frames, spec.size, spec.fps
+    for planned in spec_plans(spec):
+        points = np.stack(
+            [frame_points(planned.face, pose, spec.size) for pose in planned.plan.motion]
         )
         fractions = (points / spec.size).reshape(len(points), -1)
         table = pd.DataFrame(np.round(fractions, 5), columns=list(LANDMARK_COLUMNS))
         table.insert(0, "frame", np.arange(len(points)))
-        table.insert(0, "video", f"id{identity:04d}#{video:02d}")
+        table.insert(0, "video", planned.name)
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
@@ -130,14 +127,8 @@ def write_embedded_landmarks(root: str | os.PathLike, spec: Any) -> Path | None:
     A read-only copy without the file keeps working for everything but landmarks: a
     warning says so and None is returned.
     """
-    target = Path(root) / LANDMARKS_FILE
-    if target.is_file():
-        return target
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        embedded_landmarks_table(spec).to_csv(temporary, index=False)
-        os.replace(temporary, target)
-    except OSError as error:
-        log.warning("Could not write %s (%s): no landmarks for the synthetic faces", target, error)
-        return None
-    return target
+    return write_table_once(
+        Path(root) / LANDMARKS_FILE,
+        lambda: embedded_landmarks_table(spec),
+        "no landmarks for the synthetic faces",
+    )

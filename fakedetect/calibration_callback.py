@@ -47,13 +47,16 @@ class ValidationCalibration(pl.Callback):
             raise ValueError(f"calibration level must be one of {', '.join(LEVELS)}")
         self.method, self.level, self.balanced, self.bins = method, level, balanced, bins
         self._warned = False
+        self._fitted_tables: dict[str, Any] | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         """Fit on what this validation gathered (before the checkpoint callbacks save)."""
-        evaluated = getattr(module, "evaluated", None)
-        if not isinstance(evaluated, dict) or "val" not in evaluated:
+        latest = getattr(module, "latest_scores", None)
+        tables = latest.get("val") if isinstance(latest, dict) else None
+        # Fit once per computed validation: a validation end without new scores keeps the map.
+        if tables is None or tables is self._fitted_tables:
             return
-        tables = evaluated.pop("val")
+        self._fitted_tables = tables
         if trainer.sanity_checking:
             return
         table = tables["videos" if self.level == "video" else "frames"]

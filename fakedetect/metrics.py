@@ -21,7 +21,6 @@ AUC, AP and EER are NaN when only one class is present.
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import torch
@@ -35,17 +34,9 @@ from torchmetrics.functional.classification import (
 )
 from torchmetrics.utilities import dim_zero_cat
 
+from datamodules.video_keys import first_occurrences
+
 METRIC_NAMES = ("auc", "ap", "eer", "logloss", "bacc")
-
-
-def video_key(video: str) -> int:
-    """A stable signed 64-bit key for a video id (the same in every process and run).
-
-    Why: metric states must be tensors to be gathered across processes, so video
-    ids travel as keys; Python's ``hash`` differs between processes.
-    """
-    digest = hashlib.blake2b(video.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
 
 
 def equal_error_rate(fpr: torch.Tensor, tpr: torch.Tensor) -> torch.Tensor:
@@ -153,10 +144,7 @@ class DetectionScores(Metric):
             "label": dim_zero_cat(self.labels),
         }
         identity = torch.stack([table["video_key"], table["frame"], table["face_rank"]], dim=1)
-        _, inverse = torch.unique(identity, dim=0, return_inverse=True)
-        positions = torch.arange(len(inverse), device=inverse.device)
-        first = torch.full((int(inverse.max()) + 1,), len(inverse), device=inverse.device)
-        first = first.scatter_reduce(0, inverse, positions, reduce="amin")
+        first = first_occurrences(identity)
         return {name: values[first].cpu() for name, values in table.items()}
 
     @staticmethod

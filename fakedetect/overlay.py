@@ -49,6 +49,23 @@ def _fit_square(image: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def attention_panel(crop: np.ndarray, attention: np.ndarray, caption: str, size: int) -> np.ndarray:
+    """The crop beside its attention overlay, each ``size`` square, with a caption below.
+
+    Args:
+        crop: an RGB uint8 face crop.
+        attention: its ``(h, w)`` map in [0, 1].
+        caption: the text under the pair.
+        size: side of each of the two panels.
+
+    Returns:
+        ``(size + 22, 2 * size, 3)`` uint8 RGB.
+    """
+    face = _fit_square(crop, size)
+    pair = np.concatenate([face, overlay_attention(face, attention)], axis=1)
+    return np.concatenate([pair, _caption_bar(pair.shape[1], caption)], axis=0)
+
+
 def write_attention_video(
     path: str | os.PathLike,
     crops: Sequence[np.ndarray],
@@ -69,11 +86,8 @@ def write_attention_video(
         fps: playback rate of the overlay video.
         size: side of each panel.
     """
-    panels = []
-    for crop, heat, frame, logit in zip(crops, attention, frames, logits, strict=True):
-        face = _fit_square(crop, size)
-        probability = float(expit(logit))
-        pair = np.concatenate([face, overlay_attention(face, heat)], axis=1)
-        caption = _caption_bar(pair.shape[1], f"frame {frame}  p(fake) {probability:.2f}")
-        panels.append(np.concatenate([pair, caption], axis=0))
+    panels = [
+        attention_panel(crop, heat, f"frame {frame}  p(fake) {float(expit(logit)):.2f}", size)
+        for crop, heat, frame, logit in zip(crops, attention, frames, logits, strict=True)
+    ]
     return write_video(path, np.stack(panels), fps=fps)

@@ -19,8 +19,10 @@ output frame depends only on its own driving frame and the best frame, so one pa
 frame order with the best frame as the reference gives exactly the stitched result, and
 that is what runs here (:class:`fomm.inference.Animator`), batch by batch.
 
-A published TPSMM checkpoint (its config has ``common_params.num_tps``) animates the same
-way through :class:`fomm.tpsmm.inference.TPSMMAnimator` (docs/tpsmm.md).
+The same command animates with a Thin-Plate-Spline Motion Model checkpoint (official or
+trained here): ``mode=relative|standard|avd`` names the motion for both models
+(:mod:`fomm.animators`; FOMM's ``relative=false`` is ``mode=standard``). ``backend=onnx``
+runs either model's exported graphs in onnxruntime (:mod:`fomm.onnx_export.runtime`).
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ from datamodules.command_errors import InputError, exit_on_input_error
 from datamodules.devices import resolve_device
 from datamodules.face_detection import FaceDetector, MTCNNDetector
 from datamodules.video_writer import VideoWriter
+from fomm.animators import make_animator, resolve_mode
 from fomm.crop import check_crop_options, crop_image
 from fomm.driving import load_driving_frames, search_best_frame
-from fomm.inference import Animator
 from fomm.media import (
     FIT_MODES,
     autocast_dtype,
@@ -56,7 +58,7 @@ from fomm.media import (
     warn_if_not_square,
 )
 from fomm.onnx_export.runtime import animation_backend
-from fomm.tpsmm.inference import TPSMMAnimator
+from fomm.visualize import points_of
 
 log = logging.getLogger(__name__)
 
@@ -101,34 +103,6 @@ def side_by_side_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.side_by_side{output.suffix}")
 
 
-def build_animator(
-    networks: torch.nn.Module,
-    source: torch.Tensor,
-    relative: bool,
-    adapt_scale: bool,
-    relative_jacobian: bool,
-    autocast: torch.dtype | None,
-) -> tuple[Animator | TPSMMAnimator, str]:
-    """The animator of an FOMM or a TPSMM model, and the key of its keypoints.
-
-    TPSMM (networks with an inpainting network) animates in the official demo's
-    ``relative`` mode with ``relative``, else ``standard``; it has no Jacobians.
-    """
-    if hasattr(networks, "inpainting_network"):
-        mode = "relative" if relative else "standard"
-        return TPSMMAnimator(networks, source, mode=mode, autocast_dtype=autocast), "fg_kp"
-    animator = Animator(
-        source,
-        networks.kp_detector,
-        networks.generator,
-        relative=relative,
-        adapt_scale=adapt_scale,
-        relative_jacobian=relative_jacobian,
-        autocast_dtype=autocast,
-    )
-    return animator, "value"
-
-
 def animate_files(
     source_image: str | os.PathLike,
     driving_video: str | os.PathLike,
@@ -138,6 +112,7 @@ def animate_files(
     relative: bool = True,
     adapt_scale: bool = True,
     relative_jacobian: bool = True,
+    mode: str | None = None,
     find_best_frame: bool = False,
     best_frame: int | None = None,
     fit: str = "center_crop",
@@ -168,8 +143,10 @@ def animate_files(
             ``.ckpt`` trained here.
         config: the official yaml of an official checkpoint.
         relative: transfer keypoint displacements (else absolute driving keypoints).
-        adapt_scale: scale the motion by the keypoint-hull size ratio.
+        adapt_scale: scale the relative motion by the keypoint-hull size ratio (both models).
         relative_jacobian: transfer the Jacobians' change (with ``relative``).
+        mode: ``relative``, ``standard`` or ``avd`` (TPSMM's AVD network) for either
+            model; None follows ``relative`` (see :mod:`fomm.animators`).
         find_best_frame: measure motion from the driving frame posed most like the source.
         best_frame: use this driving frame as the reference instead (skips the search).
         fit: ``center_crop``, ``resize`` (the official demo) or ``pad`` for inputs that
@@ -199,6 +176,10 @@ def animate_files(
     """
     started = time.perf_counter()
     autocast = autocast_dtype(precision)
+    try:
+        mode = resolve_mode(mode, relative)
+    except ValueError as error:
+        raise InputError(str(error)) from error
     if int(batch_size) < 1:
         raise InputError(f"batch_size={batch_size} must be at least 1")
     if fit not in FIT_MODES:
@@ -260,12 +241,18 @@ def animate_files(
     else:
         reference = 0
 
-    animator, points = build_animator(
-        networks, to_tensor(source_array[None]), relative, adapt_scale, relative_jacobian, autocast
-    )
+    try:
+        animator = make_animator(
+            networks,
+            to_tensor(source_array[None]),
+            mode=mode,
+            adapt_scale=adapt_scale,
+            relative_jacobian=relative_jacobian,
+            autocast_dtype=autocast,
+        )
+    except ValueError as error:
+        raise InputError(f"checkpoint {checkpoint}: {error}") from error
     animator.set_initial(to_tensor(driving[reference : reference + 1]))
-    if not adapt_scale:
-        animator.scale = 1.0  # TPSMM's animator always adapts; FOMM's keeps 1.0 already
     audio = Path(str(driving_video))
     audio = audio if audio.is_file() else None
     comparison = side_by_side_path(output) if side_by_side else None
@@ -281,8 +268,8 @@ def animate_files(
                     batch = driving[start : start + batch_size]
                     out = animator(to_tensor(batch))
                     prediction = out["prediction"].cpu()
-                    kp_driving.append(out["kp_driving"][points].float().cpu())
-                    kp_animated.append(out["kp_norm"][points].float().cpu())
+                    kp_driving.append(points_of(out["kp_driving"]).float().cpu())
+                    kp_animated.append(points_of(out["kp_norm"]).float().cpu())
                     writer.write(prediction)
                     if extra is not None:
                         extra.write(_side_by_side(source_array, batch, prediction))
@@ -304,7 +291,7 @@ def animate_files(
         best_frame=reference,
         pose_distances=distances,
         driving_crop_box=crop_box,
-        kp_source=animator.kp_source[points][0].float().cpu().numpy(),
+        kp_source=points_of(animator.kp_source)[0].float().cpu().numpy(),
         kp_driving=torch.cat(kp_driving).numpy(),
         kp_animated=torch.cat(kp_animated).numpy(),
         seconds=seconds,
@@ -332,6 +319,7 @@ def animate_video(cfg: DictConfig) -> AnimationResult:
         relative=cfg.relative,
         adapt_scale=cfg.adapt_scale,
         relative_jacobian=cfg.relative_jacobian,
+        mode=cfg.get("mode"),
         find_best_frame=cfg.find_best_frame,
         best_frame=cfg.best_frame,
         fit=cfg.fit,

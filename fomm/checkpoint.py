@@ -253,7 +253,10 @@ def load_fomm(
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
 ) -> FOMMNetworks | TPSMMNetworks:
-    """Load any FOMM checkpoint: an official ``.pth.tar`` (+ yaml) or one of our ``.ckpt``.
+    """Load any animation checkpoint: an official ``.pth.tar`` (+ yaml) or one of our ``.ckpt``.
+
+    FOMM or, where the config is a Thin-Plate-Spline Motion Model's
+    (``common_params.num_tps``), TPSMM (:func:`fomm.tpsmm.checkpoint.tpsmm_from_checkpoint`).
 
     Args:
         checkpoint_path: the checkpoint.
@@ -264,9 +267,8 @@ def load_fomm(
         trust_pickle: see :func:`datamodules.training.checkpoints.safe_load`.
 
     Returns:
-        :class:`fomm.nets.FOMMNetworks` in eval mode, as :func:`load_official_checkpoint`
-        (:class:`fomm.tpsmm.nets.TPSMMNetworks` for a published TPSMM checkpoint, whose
-        config has ``common_params.num_tps``).
+        :class:`fomm.nets.FOMMNetworks` or :class:`fomm.tpsmm.nets.TPSMMNetworks` in eval
+        mode, as :func:`load_official_checkpoint`.
     """
     checkpoint_path = Path(checkpoint_path)
     checkpoint = safe_load(checkpoint_path, trust_pickle=trust_pickle)
@@ -276,10 +278,12 @@ def load_fomm(
         if config_path is None:
             config_path = _sibling_config(checkpoint_path)
         config = read_official_config(config_path)
-        if is_tpsmm_model_params(config["model_params"]):
-            from fomm.tpsmm.checkpoint import tpsmm_from_checkpoint
+    if is_tpsmm_model_params(config["model_params"]):
+        from fomm.tpsmm.checkpoint import tpsmm_from_checkpoint
 
-            return tpsmm_from_checkpoint(checkpoint, config, checkpoint_path).to(device)
+        networks = tpsmm_from_checkpoint(checkpoint, config, checkpoint_path)
+        networks.config = plain_container(config)
+        return networks.to(device).eval()
     networks = build_networks(config["model_params"])
     networks.config = plain_container(config)
     report = load_matching_weights(
@@ -330,7 +334,7 @@ def official_config(hparams: Mapping[str, Any], meta: Mapping[str, Any]) -> dict
     ``num_epochs``, ``batch_size``, ``num_repeats`` and ``frame_shape`` from what the run
     recorded (``fomm_meta``) when known; the rest are the original configs' common values.
     """
-    train = dict(plain_container(hparams.get("train_params", {})))
+    train = dict(plain_container(hparams.get("train_params") or {}))
     for key in ("num_epochs", "num_repeats", "batch_size"):
         if meta.get(key) is not None:
             train.setdefault(key, meta[key])
@@ -341,6 +345,8 @@ def official_config(hparams: Mapping[str, Any], meta: Mapping[str, Any]) -> dict
         config["dataset_params"] = dataset
     config["model_params"] = plain_container(hparams["model_params"])
     config["train_params"] = train
+    if hparams.get("train_avd_params"):
+        config["train_avd_params"] = plain_container(hparams["train_avd_params"])
     config.update(plain_container(_OFFICIAL_DEFAULTS))
     return config
 

@@ -192,7 +192,7 @@ def load_model(
     device: torch.device | str = "cpu",
     trust_pickle: bool = False,
 ) -> torch.nn.Module:
-    """Load an FOMM checkpoint for inference, with one clear message for every mistake.
+    """Load an FOMM or TPSMM checkpoint for inference, with one clear message for every mistake.
 
     Args:
         checkpoint: an official ``*.pth.tar`` (needs ``config``, or ``<name>.yaml`` beside
@@ -202,7 +202,7 @@ def load_model(
         trust_pickle: allow checkpoints that need full unpickling (can run code).
 
     Returns:
-        :class:`fomm.nets.FOMMNetworks` in eval mode.
+        :class:`fomm.nets.FOMMNetworks` or :class:`fomm.tpsmm.nets.TPSMMNetworks` in eval mode.
 
     Raises:
         InputError: the file is missing, is not an FOMM checkpoint, lacks its config, or

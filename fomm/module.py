@@ -13,10 +13,14 @@ from torch import Tensor
 from torch.optim.lr_scheduler import MultiStepLR
 
 from datamodules.plain import plain_container
-from datamodules.training.grad_scaler import one_scaler_update
-from datamodules.training.image_logging import log_image
+from datamodules.training.grad_scaler import one_scaler_update, step_uncounted
 from fomm.checkpoint import load_initial_weights
 from fomm.inference import Animator
+from fomm.lightning_shared import (
+    PortableCheckpoints,
+    ReconstructionValidation,
+    reconstruction_scores,
+)
 from fomm.losses import (
     ImagePyramid,
     PerceptualPyramidLoss,
@@ -26,15 +30,13 @@ from fomm.losses import (
     feature_matching_loss,
     generator_gan_loss,
 )
+from fomm.losses.ms_ssim import MultiScaleSSIMLoss
 from fomm.nets.build import build_networks
 from fomm.train_params import check_train_params, make_adam
 from fomm.transforms import RandomTPSTransform
 from fomm.visualize import animation_grid
 
 log = logging.getLogger(__name__)
-
-# Keys of the perceptual VGG, left out of our checkpoints (fixed, and rebuilt from config).
-_VGG_PREFIX = "perceptual.vgg."
 
 
 def _detach_kp(kp: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -57,7 +59,7 @@ def _frozen(module: torch.nn.Module):
             parameter.requires_grad_(flag)
 
 
-class FOMMLitModule(pl.LightningModule):
+class FOMMLitModule(ReconstructionValidation, PortableCheckpoints, pl.LightningModule):
     """The First Order Motion Model, trained as in the original ``train.py``.
 
     Each step: keypoints of source and driving, the generator's reconstruction of the
@@ -77,6 +79,9 @@ class FOMMLitModule(pl.LightningModule):
         perceptual_network: the perceptual loss's ``network`` (``vgg19``, or ``pixels`` for
             an L1 image pyramid), ``pretrained`` (ImageNet VGG19) and ``weights_path`` (a
             local copy of torchvision's VGG19 weights).
+        ms_ssim: settings of the optional MS-SSIM term (``num_scales``, ``kernel_size``,
+            ``sigma``; :class:`~fomm.losses.ms_ssim.MultiScaleSSIMLoss`), whose weight is
+            ``loss_weights.ms_ssim`` (absent or 0: off, as in the paper).
         monitor: the validation metric the best checkpoint is chosen by.
         monitor_mode: ``min`` or ``max``.
         init_from: an official ``.pth.tar`` or our ``.ckpt`` to initialise the weights from
@@ -93,6 +98,7 @@ class FOMMLitModule(pl.LightningModule):
         model_params: dict[str, Any],
         train_params: dict[str, Any],
         perceptual_network: dict[str, Any] | None = None,
+        ms_ssim: dict[str, Any] | None = None,
         monitor: str = "val/l1",
         monitor_mode: str = "min",
         init_from: str | None = None,
@@ -129,6 +135,9 @@ class FOMMLitModule(pl.LightningModule):
             pretrained=perceptual_network.get("pretrained", True),
             weights_path=perceptual_network.get("weights_path"),
         )
+        self.ms_ssim = MultiScaleSSIMLoss(
+            float(weights.get("ms_ssim", 0)), **plain_container(ms_ssim or {})
+        )
         self.transform_params = train_params["transform_params"]
         self.kp_frozen = float(train_params["lr_kp_detector"]) == 0
         if self.kp_frozen:
@@ -137,6 +146,8 @@ class FOMMLitModule(pl.LightningModule):
         if init_from:
             report = load_initial_weights(self.networks, init_from, trust_pickle=trust_checkpoint)
             log.info("Initialised from %s: %s", init_from, report.summary())
+        # Video-level errors of validation and test (a ModuleDict moves them with the model).
+        self.scores = reconstruction_scores()
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -163,6 +174,8 @@ class FOMMLitModule(pl.LightningModule):
         losses: dict[str, Tensor] = {}
         if self.perceptual.enabled:
             losses["perceptual"] = self.perceptual(pyramid_generated, pyramid_real)
+        if self.ms_ssim.enabled:
+            losses["ms_ssim"] = self.ms_ssim(generated["prediction"], driving)
         if self.use_gan:
             kp = _detach_kp(kp_driving)
             with _frozen(self.networks.discriminator):
@@ -208,10 +221,6 @@ class FOMMLitModule(pl.LightningModule):
             )
         }
 
-    def _uncounted_step(self, optimizer: Any) -> None:
-        """Step an extra optimizer through the precision plugin without advancing global_step."""
-        self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=lambda: None)
-
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:  # noqa: D102
         source, driving = self._images(batch["source"]), self._images(batch["driving"])
         opt_generator, opt_kp_detector, opt_discriminator = self.optimizers()
@@ -226,13 +235,13 @@ class FOMMLitModule(pl.LightningModule):
         with one_scaler_update(self._trainer):
             opt_generator.step()
             if not self.kp_frozen:
-                self._uncounted_step(opt_kp_detector)
+                step_uncounted(self.trainer, opt_kp_detector)
 
             if self.use_gan:
                 disc_losses = self.discriminator_losses(generated)
                 opt_discriminator.zero_grad()
                 self.manual_backward(disc_losses["discriminator_gan"])
-                self._uncounted_step(opt_discriminator)
+                step_uncounted(self.trainer, opt_discriminator)
                 losses.update(disc_losses)
 
         batch_size = source.shape[0]
@@ -279,114 +288,12 @@ class FOMMLitModule(pl.LightningModule):
         return optimizers, schedulers
 
     # ---------------------------------------------------------------- evaluation
-    def _reconstruction_l1(
-        self, batch: dict[str, Any], stage: str, batch_idx: int
-    ) -> Tensor | None:
-        """Reconstruct every frame of a video from its first frame, as the paper evaluates.
-
-        At test time two baselines come with it, so the L1 can be read: ``l1_no_motion``
-        copies the first frame to every frame (what a model that never moves scores) and
-        ``l1_frozen_keypoints`` is this model driven by the source itself (its generator's
-        fidelity without motion). ``l1`` below ``l1_frozen_keypoints`` means the keypoints
-        carry motion the generator uses.
-        """
-        if "video" not in batch:  # every item of the batch was unreadable (counted as skipped)
-            return None
-        video = batch["video"]
-        if video.dim() != 5 or video.shape[0] != 1:
-            raise ValueError(
-                f"{stage} batches must hold one video (1, T, 3, H, W), got {tuple(video.shape)}"
-            )
-        frames = video[0]
-        if self.hparams.val_max_frames:
-            frames = frames[: self.hparams.val_max_frames]
-        animator = Animator(
-            frames[0],
+    def reconstruction_animator(self, source: Tensor) -> Animator:
+        """The paper's reconstruction: absolute keypoints of each frame animate ``source``."""
+        return Animator(
+            source,
             self.networks.kp_detector,
             self.networks.generator,
             relative=False,
             channels_last=self.hparams.channels_last,
         )
-        step = max(1, int(self.hparams.val_batch_frames))
-        errors, first = [], None
-        # Without motion every frame gets the same image, so each baseline is one image.
-        baselines = {}
-        if stage == "test":
-            baselines = {
-                "no_motion": frames[:1],
-                "frozen_keypoints": animator(frames[:1])["prediction"],
-            }
-        baseline_errors: dict[str, list[Tensor]] = {name: [] for name in baselines}
-        for start in range(0, frames.shape[0], step):
-            chunk = frames[start : start + step]
-            out = animator(chunk, visualize=first is None)
-            errors.append((out["prediction"] - chunk).abs().mean(dim=(1, 2, 3)))
-            if first is None:
-                first = (chunk, out)
-            for name, still in baselines.items():
-                baseline_errors[name].append((still - chunk).abs().mean(dim=(1, 2, 3)))
-        l1 = torch.cat(errors).mean()
-        count = frames.shape[0]
-        self.log(f"{stage}/l1", l1, on_epoch=True, batch_size=count, sync_dist=True)
-        for name, values in baseline_errors.items():
-            value = torch.cat(values).mean()
-            self.log(f"test/l1_{name}", value, on_epoch=True, batch_size=count, sync_dist=True)
-        if batch_idx == 0 and self.hparams.log_images_every_n_steps:
-            chunk, out = first
-            grid = animation_grid(
-                frames[:1], chunk, out, animator.kp_source, out["kp_driving"], max_items=4
-            )
-            self.log_image(f"{stage}/reconstruction", grid)
-        return l1
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:  # noqa: D102
-        return self._reconstruction_l1(batch, "val", batch_idx)
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:  # noqa: D102
-        return self._reconstruction_l1(batch, "test", batch_idx)
-
-    # ------------------------------------------------------------------- logging
-    def log_image(self, tag: str, image: Tensor) -> None:
-        """Send a (3, H, W) image in [0, 1] to every logger; PNG files for those without images.
-
-        wandb and TensorBoard get it directly; for the others (CSV) it is written to
-        ``<run dir>/images/<tag>_step<N>.png``
-        (:func:`~datamodules.training.image_logging.log_image`).
-        """
-        log_image(self.trainer if self._trainer is not None else None, tag, image, self.global_step)
-
-    # --------------------------------------------------------------- checkpoints
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Leave the fixed VGG out, record what an official export needs, keep it loadable.
-
-        Hyper-parameters that Hydra handed over as DictConfig/ListConfig (the datamodule's)
-        are stored as plain containers, so ``torch.load(weights_only=True)`` (which
-        ``trainer.test(ckpt_path=...)`` and :func:`fomm.checkpoint.load_fomm` use) reads them.
-        """
-        state = checkpoint["state_dict"]
-        for key in [k for k in state if k.startswith(_VGG_PREFIX)]:
-            del state[key]
-        checkpoint["fomm_meta"] = self._run_meta()
-        for key in ("hyper_parameters", "datamodule_hyper_parameters"):
-            if isinstance(checkpoint.get(key), dict):
-                checkpoint[key] = plain_container(checkpoint[key])
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Put this module's own VGG weights back so strict loading sees every key."""
-        state = checkpoint["state_dict"]
-        for key, value in self.state_dict().items():
-            if key.startswith(_VGG_PREFIX):
-                state.setdefault(key, value)
-
-    def _run_meta(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {}
-        trainer = self._trainer
-        if trainer is None:
-            return meta
-        meta["num_epochs"] = trainer.max_epochs
-        datamodule = getattr(trainer, "datamodule", None)
-        hparams = plain_container(dict(getattr(datamodule, "hparams", {}) or {}))
-        for key in ("root_dir", "frame_shape", "id_sampling", "num_repeats", "batch_size"):
-            if key in hparams and isinstance(hparams[key], (int, float, str, bool, list)):
-                meta[key] = hparams[key]
-        return meta

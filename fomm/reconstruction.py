@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from fomm.inference import Animator
+from fomm.animators import make_animator
+from fomm.visualize import points_of
 
 # An occlusion-map pixel below this counts as occluded (the map is 1 where the warped
 # source is used and 0 where the generator must inpaint).
@@ -76,7 +77,9 @@ def reconstruct(
     """Animate ``source`` with every frame of ``driving`` and compare with ``driving``.
 
     Args:
-        networks: an FOMM model (``.kp_detector``, ``.generator``) in eval mode.
+        networks: an FOMM model (``.kp_detector``, ``.generator``) or a TPSMM, in eval
+            mode (a TPSMM reconstructs as the official evaluation: with its background
+            affine, without relative motion).
         driving: ``(T, 3, H, W)`` frames in [0, 1] (any device; batches move to the model's).
         source: ``(3, H, W)`` image; None uses ``driving[0]`` (the paper's protocol).
         batch_size: frames per forward pass.
@@ -94,14 +97,14 @@ def reconstruct(
     if driving.dim() != 4 or driving.shape[1] != 3:
         raise ValueError(f"driving must be (T, 3, H, W), got {tuple(driving.shape)}")
     source = driving[0] if source is None else source
-    animator = Animator(
+    animator = make_animator(
+        networks,
         source,
-        networks.kp_detector,
-        networks.generator,
-        relative=relative,
+        mode="relative" if relative else "standard",
         adapt_scale=adapt_scale,
         relative_jacobian=relative_jacobian,
         autocast_dtype=autocast_dtype,
+        background=not relative,
     )
     if relative:
         animator.set_initial(driving[initial_frame])
@@ -118,7 +121,7 @@ def reconstruct(
             occluded.append((occlusion < OCCLUSION_THRESHOLD).float().mean(dim=(1, 2, 3)))
             if return_occlusion_maps:
                 maps.append(occlusion)
-        kp_values.append(out["kp_driving"]["value"].float().cpu())
+        kp_values.append(points_of(out["kp_driving"]).float().cpu())
         if "jacobian" in out["kp_driving"]:
             jacobians.append(out["kp_driving"]["jacobian"].float().cpu())
     return Reconstruction(
@@ -126,7 +129,7 @@ def reconstruct(
         l1=torch.cat(l1).numpy(),
         occluded_fraction=torch.cat(occluded).numpy() if occluded else None,
         occlusion_maps=torch.cat(maps) if maps else None,
-        kp_source=animator.kp_source["value"][0].float().cpu().numpy(),
+        kp_source=points_of(animator.kp_source)[0].float().cpu().numpy(),
         kp_driving=torch.cat(kp_values).numpy(),
         jacobian_driving=torch.cat(jacobians).numpy() if jacobians else None,
     )

@@ -49,6 +49,11 @@ def draw_keypoints(images: Tensor, kp_value: Tensor, radius: float | None = None
     return images
 
 
+def points_of(kp: dict[str, Tensor]) -> Tensor:
+    """The points of FOMM keypoints (``value``) or of TPSMM control points (``fg_kp``)."""
+    return kp["value"] if "value" in kp else kp["fg_kp"]
+
+
 def animation_grid(
     source: Tensor,
     driving: Tensor,
@@ -58,6 +63,8 @@ def animation_grid(
     max_items: int = 4,
 ) -> Tensor:
     """Rows of source, driving (with keypoints), deformed source, occlusion, prediction.
+
+    The points are FOMM's keypoints (``value``) or TPSMM's control points (``fg_kp``).
 
     Returns:
         (3, rows * H, columns * W) float tensor in [0, 1] on the CPU.
@@ -69,8 +76,8 @@ def animation_grid(
         return t[:count] if t.shape[0] >= count else t.expand(count, *t.shape[1:])
 
     columns = [
-        draw_keypoints(expand(source), expand(kp_source["value"])),
-        draw_keypoints(driving[:count], kp_driving["value"][:count]),
+        draw_keypoints(expand(source), expand(points_of(kp_source))),
+        draw_keypoints(driving[:count], points_of(kp_driving)[:count]),
     ]
     if "deformed" in generated:
         columns.append(generated["deformed"][:count])

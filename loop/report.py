@@ -23,6 +23,7 @@ import pandas as pd
 
 from datamodules.video_io import read_frames
 from loop import report_guide as guide
+from loop.cross_generator import cross_generator_markdown
 
 # What each headline number means, in the words the report uses.
 MEANINGS = {
@@ -192,6 +193,7 @@ def write_report(
 ) -> Path:
     """Write ``out/report.md`` from the stages' outputs and return its path."""
     seconds = metrics.get("seconds", {})
+    motion = metrics.get("motion_model", "fomm")
     lines = [
         "# deepfake-lab: the loop report",
         "",
@@ -208,8 +210,8 @@ def write_report(
         *_fomm_verdict(metrics),
         guide.FOMM,
         "",
-        "Training log: [fomm/csv/metrics.csv](fomm/csv/metrics.csv), checkpoints in "
-        "`fomm/checkpoints/`.",
+        f"Training log ({motion}): [{motion}/csv/metrics.csv]({motion}/csv/metrics.csv), "
+        f"checkpoints in `{motion}/checkpoints/`.",
         "",
     ]
     if animation:
@@ -236,6 +238,9 @@ def write_report(
     ]
     for name, summary in studies.items():
         lines += _study_section(name, out / "studies" / name, summary, out)
+    cross = out / "cross_generator.json"
+    if cross.is_file():
+        lines += cross_generator_markdown(json.loads(cross.read_text()))
     lines += [
         "## Time per stage",
         "",

@@ -71,7 +71,12 @@ map's mean: the soft measure, which moves even when no pixel crosses the thresho
 Large head motion raises both occlusion and error, so the correlation is also given with
 the motion partialled out (`pearson_soft_l1_given_motion`). A model trained briefly may
 mark no pixel occluded: the hard measure is then constant and its correlations are null,
-with that reason.""",
+with that reason. On the embedded data the truth is known (a hand or an object crosses
+the face in half the videos; `occlusion_events.csv`): `face_covered` is the share of the
+face really hidden, `covered_frames` the frames with at least 10% of it hidden,
+`auc_<measure>_true` how well each measure tells those frames from clean ones (0.5:
+not at all), `pearson_<measure>_true` its correlation with the covered share, and
+`<measure>_covered` / `_clean` and `l1_covered` / `l1_clean` the means on each kind.""",
     "robustness": """\
 What it measures: every real and fake test video scored by the detector under each
 perturbation (downscale, rotation, blur, noise, JPEG, H.264) at each strength, applied to

@@ -1,11 +1,15 @@
 """The loop between the two papers, end to end, in one command.
 
-1. Train a First Order Motion Model (``train.py`` with the pipeline's FOMM overrides).
+1. Train a motion model: FOMM, or TPSMM with ``motion_model=tpsmm`` (``train.py`` with
+   the pipeline's overrides for it).
 2. Make deepfakes with it: every real video's identity reenacted by another identity of
    the same split (``data=fomm_fakes`` generates them on first use).
 3. Train a detector on real versus generated videos, test it on held-out identities.
 4. Stress both: bitrate, pose-mismatch, occlusion and robustness studies.
 5. Write a report folder: ``report.md``, ``metrics.json``, PNG plots, a sample animation.
+
+``cross_generator=true`` adds the other motion model, its fakes and detector, and each
+detector scored on the other generator's fakes (:mod:`loop.cross_generator`).
 
 ``make run`` runs it on the embedded talking heads on the CPU (``pipeline=embedded``);
 ``pipeline=vox`` is the same loop at full size on VoxCeleb. Each stage leaves its outputs
@@ -31,6 +35,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from datamodules.training.selection import best_checkpoint
+from loop.cross_generator import check_motion_model, cross_generator_metrics, run_cross_generator
+from loop.dashboard import LoopDashboard
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +67,15 @@ def compose_config(config_name: str, overrides: Sequence[str]) -> DictConfig:
 
 
 def run_train_stage(
-    name: str, overrides: Sequence[str], output_dir: Path, data_dir: str
+    name: str,
+    overrides: Sequence[str],
+    output_dir: Path,
+    data_dir: str,
+    dashboard: LoopDashboard | None = None,
 ) -> dict[str, float]:
     """``python train.py <overrides>`` into ``output_dir``, unless it finished before.
+
+    With a ``dashboard`` the stage logs to the loop's loggers (its own otherwise).
 
     A stage counts as finished when its ``metrics.json`` exists (train() writes it last).
     A stage killed before that resumes from its own ``checkpoints/last.ckpt`` (saved
@@ -80,12 +92,17 @@ def run_train_stage(
         if last.is_file():
             log.info("stage %s was interrupted; resuming it from %s", name, last)
             overrides.append(f"ckpt_path={last}")
-        train.train(compose_config("train", overrides))
+        cfg = compose_config("train", overrides)
+        train.train(dashboard.stage(cfg, name) if dashboard else cfg)
     return json.loads(metrics_file.read_text())
 
 
 def run_study_stage(
-    name: str, overrides: Sequence[str], output_dir: Path, data_dir: str
+    name: str,
+    overrides: Sequence[str],
+    output_dir: Path,
+    data_dir: str,
+    dashboard: LoopDashboard | None = None,
 ) -> dict[str, Any]:
     """``python -m loop.studies study=<name> <overrides>`` into ``output_dir``.
 
@@ -101,7 +118,8 @@ def run_study_stage(
             f"paths.output_dir={output_dir}",
             f"paths.data_dir={data_dir}",
         ]
-        run_study(compose_config("studies", overrides))
+        cfg = compose_config("studies", overrides)
+        run_study(dashboard.stage(cfg, f"study_{name}") if dashboard else cfg)
     return json.loads(summary_file.read_text())
 
 
@@ -128,10 +146,13 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
     pipeline = cfg.pipeline
     data_dir = str(cfg.paths.data_dir)
     timings: dict[str, float] = {}
+    dashboard = LoopDashboard.from_config(cfg, out)
 
-    with timed("fomm", timings):
-        fomm_metrics = run_train_stage("fomm", pipeline.fomm, out / "fomm", data_dir)
-    fomm_checkpoint = best_checkpoint(out / "fomm")
+    motion = str(cfg.get("motion_model", "fomm"))
+    check_motion_model(motion, pipeline)
+    with timed(motion, timings):
+        fomm_metrics = run_train_stage(motion, pipeline[motion], out / motion, data_dir, dashboard)
+    fomm_checkpoint = best_checkpoint(out / motion)
 
     # The detector's data config generates the deepfakes from this checkpoint on first use.
     detector_overrides = [
@@ -141,7 +162,7 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
     ]
     with timed("fakes_and_detector", timings):
         detector_metrics = run_train_stage(
-            "detector", detector_overrides, out / "detector", data_dir
+            "detector", detector_overrides, out / "detector", data_dir, dashboard
         )
     detector_checkpoint = best_checkpoint(out / "detector")
     labels = out / "fakes" / "labels.csv"
@@ -160,9 +181,19 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         if name == "robustness":
             study_overrides.append(f"options.videos={labels}")
         with timed(f"study_{name}", timings):
-            studies[name] = run_study_stage(name, study_overrides, out / "studies" / name, data_dir)
+            studies[name] = run_study_stage(
+                name, study_overrides, out / "studies" / name, data_dir, dashboard
+            )
+
+    cross: dict[str, Any] = {}
+    if cfg.get("cross_generator"):
+        with timed("cross_generator", timings):
+            rows = run_cross_generator(motion, pipeline, out, data_dir, run_train_stage)
+        (out / "cross_generator.json").write_text(json.dumps(rows, indent=2))
+        cross = cross_generator_metrics(rows)
 
     metrics = {
+        "motion_model": motion,
         "video_auc": detector_metrics.get("test/auc_video"),
         "frame_auc": detector_metrics.get("test/auc_frame"),
         "video_balanced_accuracy": detector_metrics.get("test/bacc_video"),
@@ -172,6 +203,7 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         "reconstruction_l1_frozen_keypoints": fomm_metrics.get("test/l1_frozen_keypoints"),
         "fomm_val_l1": fomm_metrics.get("val/l1"),
         **headline_numbers(studies),
+        **cross,
     }
     metrics = {key: finite_or_none(value) for key, value in metrics.items()}
     metrics["seconds"] = timings
@@ -180,5 +212,6 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         out, metrics, studies, animation, OmegaConf.to_container(pipeline, resolve=True)
     )
     log.info("Report: %s", report)
+    dashboard.log_report(out, metrics, report, animation, cfg.get("tags"))
     print(f"\nThe loop is done. Report: {report}\nEverything it wrote: {out}")
     return metrics

@@ -136,8 +136,17 @@ def test_each_models_natural_dataset_is_what_the_docs_say(make_cfg):
         cfg = make_cfg([f"model={model}"])
         assert cfg.hydra.runtime.choices.data == data, f"model={model} alone uses data={data}?"
     # The README's sentence for every model config: "FF++ (c23) for every detector
-    # (...), VoxCeleb for `fomm` and `fomm_adv`, the embedded talking heads for `fomm_tiny`".
-    natural = {"fomm": "vox", "fomm_adv": "vox", "fomm_tiny": "embedded"}
+    # (...), VoxCeleb for `fomm`, `fomm_adv`, `tpsmm` and `tpsmm_avd`, the embedded talking
+    # heads for `fomm_tiny`, `tpsmm_tiny` and `tpsmm_tiny_avd`".
+    natural = {
+        "fomm": "vox",
+        "fomm_adv": "vox",
+        "fomm_tiny": "embedded",
+        "tpsmm": "vox",
+        "tpsmm_avd": "vox",
+        "tpsmm_tiny": "embedded",
+        "tpsmm_tiny_avd": "embedded",
+    }
     for config in sorted((ROOT / "conf" / "model").glob("*.yaml")):
         cfg = make_cfg([f"model={config.stem}"])
         detector = cfg.model._target_.startswith("fakedetect.")

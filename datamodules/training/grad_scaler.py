@@ -52,3 +52,20 @@ def one_scaler_update(trainer: Any) -> Iterator[None]:
             scaler.update = previous
     if held_back:
         scaler.update()
+
+
+def step_uncounted(trainer: Any, optimizer: Any) -> None:
+    """Step an extra optimizer of a manual step without advancing ``trainer.global_step``.
+
+    Why: Lightning counts every ``LightningOptimizer.step`` as a step; a training step
+    that updates several optimizers (FOMM's detector and discriminator, TPSMM's background
+    predictor) steps the first normally and the others here, through the strategy and
+    its precision plugin (so gradient scaling and the ``on_before_optimizer_step`` hook
+    apply to them too), and ``global_step`` keeps counting batches.
+
+    Args:
+        trainer: the Lightning Trainer.
+        optimizer: a ``LightningOptimizer`` (as ``self.optimizers()`` returns) or a plain one.
+    """
+    plain = getattr(optimizer, "optimizer", optimizer)
+    trainer.strategy.optimizer_step(plain, closure=lambda: None)

@@ -64,12 +64,25 @@ def configured_loggers(group: DictConfig | None) -> Iterator[list[Any]]:
         yield loggers
         status = "success"
     finally:
-        for logger in loggers:
-            logger.finalize(status)
-        if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
-            import wandb
+        close_loggers(loggers, status)
 
-            wandb.finish(exit_code=0 if status == "success" else 1)
+
+def close_loggers(loggers: list[Any], status: str) -> None:
+    """Finalize Lightning loggers used outside a trainer and end their wandb run.
+
+    Why: without a trainer nobody finalizes them, and a wandb run left open would swallow
+    the next stage's logs (wandb reuses a live run).
+
+    Args:
+        loggers: the loggers to close.
+        status: ``success`` or ``failed`` (wandb's exit code follows it).
+    """
+    for logger in loggers:
+        logger.finalize(status)
+    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+        import wandb
+
+        wandb.finish(exit_code=0 if status == "success" else 1)
 
 
 def loggable_table(table: pd.DataFrame) -> pd.DataFrame:

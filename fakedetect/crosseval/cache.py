@@ -6,7 +6,7 @@ detector, frames per video, crop policy, size, margin, faces per frame, precisio
 weights or other settings never read these scores. Beside it, ``<same>.json`` says what
 the key stands for. Rows: ``key, status, frames_sampled, faces, frame, face_rank, logit``,
 one per scored face, or one with an empty face for a video without a face (``no_face``).
-Videos are keyed by :func:`fakedetect.crosseval.specs.video_key` (file path and size), so
+Videos are keyed by :func:`fakedetect.crosseval.specs.video_cache_key` (file path and size), so
 a video in two test sets is scored once.
 
 Each video's rows are appended in one write and flushed, so a killed run loses at most

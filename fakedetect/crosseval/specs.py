@@ -107,7 +107,7 @@ def detector_specs(detectors: Mapping[str, Any] | Sequence[Any]) -> list[Detecto
     return out
 
 
-def video_key(path: str | os.PathLike) -> str:
+def video_cache_key(path: str | os.PathLike) -> str:
     """The cache key of a video file: its stem and a digest of its resolved path and size.
 
     Why not the dataset's video id: ids repeat across datasets (``real/000``), and a file
@@ -191,7 +191,7 @@ def load_eval_set(name: str | None, spec: Any, max_videos: int | None = None) ->
     table = table.reset_index(drop=True)
     if table.empty:
         raise ValueError(f"{where}: no videos in split {split!r}; set split=null for all.")
-    table["key"] = [video_key(path) for path in table["path"]]
+    table["key"] = [video_cache_key(path) for path in table["path"]]
     if name is None and not isinstance(source, str | os.PathLike):
         raise ValueError(f"Name the test set of {type(source).__name__} (test_sets={{name: ...}}).")
     if name is None:

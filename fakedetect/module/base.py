@@ -16,8 +16,9 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 from torch import nn
 
 from datamodules.plain import plain_container
+from datamodules.video_keys import video_key
 from fakedetect.calibration import Calibration, evaluation_calibration_metrics
-from fakedetect.metrics import DetectionScores, video_key
+from fakedetect.metrics import DetectionScores
 from fakedetect.tables import write_test_tables
 from fakedetect.weights import load_detector, transfer_weights
 
@@ -73,11 +74,13 @@ class DetectorModuleBase(pl.LightningModule):
         self.val_scores = DetectionScores()
         self.test_scores = DetectionScores()
         self._video_names: dict[int, str] = {}
+        # The last computed scores of each stage (frame and video tables), for the
+        # dashboard callback (fakedetect.dashboard.DetectionPlots) to plot and the
+        # calibration callback (fakedetect.calibration_callback) to fit on.
+        self.latest_scores: dict[str, dict[str, Any]] = {}
         self._initialised = init_from is None
-        # Set by fakedetect.calibration_callback.ValidationCalibration, which also reads
-        # the evaluation tables kept here.
+        # Set by fakedetect.calibration_callback.ValidationCalibration.
         self.calibration: Calibration | None = None
-        self.evaluated: dict[str, dict[str, Any]] = {}
 
     def _save_plain_hyperparameters(self, net: Any) -> None:
         """Record the caller's arguments as plain data (the network only as a config)."""
@@ -125,11 +128,11 @@ class DetectorModuleBase(pl.LightningModule):
     def _log_scores(self, stage: str, scores: DetectionScores) -> dict[str, Any]:
         result = scores.compute()
         scores.reset()
+        self.latest_scores[stage] = result
         metrics = result["metrics"]
         # The values are already gathered across processes; sync_dist only averages equal values.
         self.log(f"{stage}/loss", metrics["logloss_frame"], sync_dist=True)
         self.log_dict({f"{stage}/{name}": value for name, value in metrics.items()}, sync_dist=True)
-        self.evaluated[stage] = {"videos": result["videos"], "frames": result["frames"]}
         videos = result["videos"]
         calibrated = evaluation_calibration_metrics(
             stage, videos["logit"].numpy(), videos["label"].numpy(), self.calibration

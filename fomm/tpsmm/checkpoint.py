@@ -106,28 +106,32 @@ def load_official_tpsmm(
     Raises:
         ValueError: the file is not a TPSMM checkpoint, or does not fit the config.
     """
-    return tpsmm_from_checkpoint(
-        safe_load(checkpoint_path, trust_pickle=trust_pickle), config, checkpoint_path
-    ).to(device)
-
-
-def tpsmm_from_checkpoint(
-    checkpoint: Mapping[str, Any], config: Mapping[str, Any], checkpoint_path: str | Path
-) -> TPSMMNetworks:
-    """The networks of a published TPSMM checkpoint already read, in eval mode on the CPU.
-
-    Why apart from :func:`load_official_tpsmm`: ``fomm.load_fomm`` has read the file
-    before the config tells it the model is TPSMM, and a checkpoint is not read twice.
-
-    Raises:
-        ValueError: the file is not a TPSMM checkpoint, or does not fit the config.
-    """
+    checkpoint = safe_load(checkpoint_path, trust_pickle=trust_pickle)
     if is_lightning_checkpoint(checkpoint):
         raise ValueError(
             f"{checkpoint_path} is a Lightning checkpoint of this project, not a published "
             "TPSMM *.pth.tar; load_official_checkpoint reads the original format only"
         )
+    return tpsmm_from_checkpoint(checkpoint, config, checkpoint_path).to(device).eval()
+
+
+def tpsmm_from_checkpoint(
+    checkpoint: Any, config: Mapping[str, Any], checkpoint_path: str | Path = "checkpoint"
+) -> TPSMMNetworks:
+    """Build the networks of ``config`` and load a read official or Lightning checkpoint.
+
+    A Lightning checkpoint of the first training stage (``TPSMMLitModule``) holds an AVD
+    network that was never trained; it is left out (``avd_network`` None) unless the file
+    comes from the AVD stage (its hyper-parameters have ``train_avd_params``).
+
+    Raises:
+        ValueError: the file is not a TPSMM checkpoint, or does not fit the config.
+    """
     states = tpsmm_network_states(checkpoint, checkpoint_path)
+    if is_lightning_checkpoint(checkpoint):
+        hparams = checkpoint.get("hyper_parameters") or {}
+        if "train_avd_params" not in hparams:
+            states.pop("avd_network", None)
     background = bool(config["model_params"]["common_params"].get("bg", False))
     if "bg_predictor" in states and not background:
         raise ValueError(
@@ -148,4 +152,4 @@ def tpsmm_from_checkpoint(
         networks.avd_network = None
     names = tuple(name for name in NETWORK_NAMES if getattr(networks, name) is not None)
     load_matching_weights(networks, states, partial=(), source=checkpoint_path, names=names)
-    return networks.eval()
+    return networks

@@ -2,8 +2,9 @@
 
 The demo animates frame by frame; here driving frames go through the networks in batches
 (every network is per-sample in eval mode, so batching changes nothing but the speed).
-As in the demo, the background predictor is not used at inference: the background
-transform is the identity.
+As in the demo, the animation modes leave the background predictor out (the background
+transform is the identity); the reconstruction protocol of the official evaluation uses it
+(``background=True``).
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ class TPSMMAnimator:
             frames' own points).
         autocast_dtype: e.g. ``torch.bfloat16`` to run the convolutions in bf16; None for
             full precision.
+        background: use the background predictor's affine for each (source, driving
+            frame), as the official reconstruction does; the demo's animation modes
+            leave it out (the identity), which is the default. Without a background
+            predictor it changes nothing.
+        adapt_scale: scale the ``relative`` displacements by the hull areas (the demo
+            always does); False moves the source's points by the raw displacements.
 
     Raises:
         ValueError: unknown mode, a bad source shape, or ``avd`` without an AVD network.
@@ -89,6 +96,8 @@ class TPSMMAnimator:
         source: Tensor,
         mode: str = "relative",
         autocast_dtype: torch.dtype | None = None,
+        background: bool = False,
+        adapt_scale: bool = True,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -104,6 +113,8 @@ class TPSMMAnimator:
         self.networks = networks
         self.mode = mode
         self.autocast_dtype = autocast_dtype
+        self.background = background and getattr(networks, "bg_predictor", None) is not None
+        self.adapt_scale = adapt_scale
         self.device = _module_device(networks.kp_detector)
         self.source = source.to(self.device, torch.float32)
         with self._context():
@@ -122,7 +133,8 @@ class TPSMMAnimator:
             self.kp_driving_initial = self.networks.kp_detector(
                 frame[:1].to(self.device, torch.float32)
             )
-        self.scale = movement_scale(self.kp_source, self.kp_driving_initial)
+        if self.adapt_scale:
+            self.scale = movement_scale(self.kp_source, self.kp_driving_initial)
 
     def control_points(self, kp_driving: dict[str, Tensor]) -> dict[str, Tensor]:
         """The points the source is moved to, for the driving frames' points."""
@@ -136,12 +148,14 @@ class TPSMMAnimator:
             self.kp_source, kp_driving, self.kp_driving_initial, self.scale
         )
 
-    def __call__(self, driving: Tensor) -> dict[str, Tensor]:
+    def __call__(self, driving: Tensor, visualize: bool = False) -> dict[str, Tensor]:
         """Animate a batch of driving frames (B, 3, H, W), or one (3, H, W), in [0, 1].
 
         Returns:
             ``prediction`` (B, 3, H, W) float32 in [0, 1] on the networks' device,
-            ``kp_driving`` (the driving frames' points) and ``kp_norm`` (those used).
+            ``kp_driving`` (the driving frames' points) and ``kp_norm`` (those used); with
+            ``visualize`` also ``deformed`` (the warped source) and ``occlusion_map`` (the
+            finest mask).
         """
         if driving.dim() == 3:
             driving = driving.unsqueeze(0)
@@ -152,15 +166,20 @@ class TPSMMAnimator:
             kp_norm = self.control_points(kp_driving)
             source = self.source.expand(batch, -1, -1, -1)
             kp_source = {"fg_kp": self.kp_source["fg_kp"].expand(batch, -1, -1)}
+            bg_param = self.networks.bg_predictor(source, driving) if self.background else None
             motion = self.networks.dense_motion_network(
-                source_image=source, kp_driving=kp_norm, kp_source=kp_source, bg_param=None
+                source_image=source, kp_driving=kp_norm, kp_source=kp_source, bg_param=bg_param
             )
             out = self.networks.inpainting_network(source, motion)
-        return {
+        result = {
             "prediction": out["prediction"].float().contiguous(),
             "kp_driving": kp_driving,
             "kp_norm": kp_norm,
         }
+        if visualize:
+            result["deformed"] = out["deformed"].float()
+            result["occlusion_map"] = out["occlusion_map"][-1].float()
+        return result
 
 
 def animate(

@@ -46,6 +46,7 @@ from datamodules.devices import resolve_device
 from datamodules.plain import plain_container
 from datamodules.skipped import warn_skip
 from datamodules.video_io import UnreadableVideoError, probe_video
+from fomm.animators import resolve_mode
 from fomm.media import FIT_MODES, autocast_dtype, load_model, model_frame_size, require_file
 from loop.fakes.output import (
     check_output,
@@ -100,6 +101,13 @@ def _summary(jobs: list[Job], done: set[str], assignment: dict[str, str], **extr
     }
 
 
+def _checked_mode(mode: str) -> str:
+    try:
+        return resolve_mode(mode)
+    except ValueError as error:
+        raise InputError(str(error)) from error
+
+
 def generate_fakes(
     checkpoint: str | os.PathLike,
     videos: str | os.PathLike,
@@ -111,6 +119,7 @@ def generate_fakes(
     relative: bool = True,
     adapt_scale: bool = True,
     relative_jacobian: bool = True,
+    mode: str | None = None,
     max_frames: int | None = None,
     fit: str = "center_crop",
     crf: int = 18,
@@ -139,6 +148,9 @@ def generate_fakes(
         relative: transfer the driving motion relative to its first frame.
         adapt_scale: scale that motion by the keypoint-hull size ratio.
         relative_jacobian: transfer the Jacobians' change too.
+        mode: ``relative``, ``standard`` or ``avd`` (a TPSMM with a trained AVD network),
+            for an FOMM or a TPSMM checkpoint alike; None follows ``relative``
+            (:mod:`fomm.animators`).
         max_frames: cap on frames per written video (null: the whole driving video).
         fit: how frames reach the model's square: ``center_crop``, ``resize``, ``pad``.
         crf: libx264 quality of every written video, reals and fakes alike.
@@ -184,6 +196,8 @@ def generate_fakes(
         "relative": bool(relative),
         "adapt_scale": bool(adapt_scale),
         "relative_jacobian": bool(relative_jacobian),
+        # Only a mode given explicitly is recorded, so outputs made before it keep matching.
+        **({} if mode in (None, "", "null") else {"mode": _checked_mode(mode)}),
         "max_frames": None if max_frames is None else int(max_frames),
         "fit": fit,
         "crf": int(crf),

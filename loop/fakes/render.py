@@ -13,7 +13,7 @@ import torch
 
 from datamodules.video_io import VIDEO_EXTENSIONS
 from datamodules.video_writer import VideoWriter
-from fomm.inference import Animator
+from fomm.animators import make_animator, resolve_mode
 from fomm.media import (
     autocast_dtype,
     fit_frames,
@@ -63,11 +63,10 @@ class Renderer:
         with open_input_video(job.source.path, option="videos") as source:
             last = source.meta.num_frames - 1
             image = source.read([min(self.options["source_frame"], last)])
-        animator = Animator(
+        animator = make_animator(
+            self.networks,
             to_tensor(self._fitted(image)),
-            self.networks.kp_detector,
-            self.networks.generator,
-            relative=self.options["relative"],
+            mode=resolve_mode(self.options.get("mode"), self.options["relative"]),
             adapt_scale=self.options["adapt_scale"],
             relative_jacobian=self.options["relative_jacobian"],
             autocast_dtype=self.autocast,

@@ -12,6 +12,12 @@ Two occlusion measures: ``occluded_fraction``, the share of map pixels below
 the threshold). Large head motion raises both occlusion and error, so the correlation
 is also given with the motion (mean keypoint displacement from the source) partialled
 out.
+
+Where the truth is known (``events_csv``: the embedded dataset's
+``occlusion_events.csv``, in which a hand or an object crosses the face in a share of
+the videos), each frame also gets ``face_covered``, the share of the face really hidden,
+and the summary says how well each measure finds those frames
+(:mod:`loop.studies.occlusion_truth`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pytorch_lightning.loggers import Logger
 from datamodules.command_errors import InputError
 from fomm.reconstruction import reconstruct
 from loop.studies.inputs import eval_mode, to_tensor, to_uint8
+from loop.studies.occlusion_truth import OcclusionTruth, truth_results
 from loop.studies.options import StudyOptions
 from loop.studies.report import (
     StudyReport,
@@ -42,7 +49,9 @@ from loop.studies.report import (
 log = logging.getLogger(__name__)
 
 STUDY = "occlusion"
-COLUMNS = ["video", "frame", "l1", "occluded_fraction", "occlusion_mean", "motion"]
+COLUMNS = [
+    "video", "frame", "l1", "occluded_fraction", "occlusion_mean", "motion", "face_covered",
+]  # fmt: skip
 
 
 @dataclass(order=True)
@@ -73,6 +82,8 @@ def occlusion_study(
     occlusion_threshold: float = 0.5,
     num_bins: int = 5,
     num_examples: int = 4,
+    events_csv: str | None = None,
+    covered_threshold: float = 0.1,
     loggers: Sequence[Logger] = (),
 ) -> StudyResult:
     """Relate each frame's occluded share to its reconstruction error.
@@ -84,6 +95,10 @@ def occlusion_study(
         occlusion_threshold: map values below this count as occluded.
         num_bins: bins (equal counts) of the occluded share for ``occlusion_summary.csv``.
         num_examples: the most occluded frames drawn in ``occlusion_examples.png``.
+        events_csv: the true occlusions of the videos (the embedded dataset's
+            ``occlusion_events.csv``); None: not known.
+        covered_threshold: with ``events_csv``, frames with at least this share of the
+            face covered count as occluded.
         loggers: Lightning loggers for the per-bin numbers, the table and the plots.
 
     Returns:
@@ -95,10 +110,18 @@ def occlusion_study(
     """
     if not 0 < occlusion_threshold <= 1:
         raise InputError(f"occlusion_threshold={occlusion_threshold} must be in (0, 1]")
+    truth = OcclusionTruth(events_csv, covered_threshold) if events_csv else None
     table = options.video_table()
+    if truth is not None and not any(truth.knows(video) for video in table["video"]):
+        raise InputError(
+            f"none of the studied videos is in {events_csv}: give the events table of the "
+            "dataset the videos come from, or no study.events_csv"
+        )
     side = options.frame_side(networks, table)
     parameters = {
         "occlusion_threshold": occlusion_threshold,
+        "events_csv": str(events_csv) if events_csv else None,
+        "covered_threshold": covered_threshold,
         "max_frames": options.max_frames,
         "size": side,
         "fit": options.fit,
@@ -135,6 +158,9 @@ def occlusion_study(
                         "occluded_fraction": float(occluded[index]),
                         "occlusion_mean": float(1 - maps[index].mean()),
                         "motion": float(motion[index] * side / 2),
+                        "face_covered": (
+                            truth.face_covered(row["video"], index) if truth else math.nan
+                        ),
                     }
                     for index in range(len(frames))
                 ]
@@ -142,7 +168,7 @@ def occlusion_study(
             _keep_examples(
                 examples, row["video"], frames, result.prediction, maps, occluded, num_examples
             )
-    return _finish(report, examples, num_bins, loggers)
+    return _finish(report, examples, num_bins, loggers, truth)
 
 
 def _keep_examples(
@@ -171,7 +197,11 @@ def _keep_examples(
 
 
 def _finish(
-    report: StudyReport, examples: list[_Example], num_bins: int, loggers: Sequence[Logger]
+    report: StudyReport,
+    examples: list[_Example],
+    num_bins: int,
+    loggers: Sequence[Logger],
+    truth: OcclusionTruth | None,
 ) -> StudyResult:
     table = report.table
     if table.empty:
@@ -226,6 +256,10 @@ def _finish(
             f"({report.parameters['occlusion_threshold']}); read the soft measure "
             "(occlusion_mean) instead"
         )
+    if truth is not None:
+        known, why = truth_results(table, truth.covered_threshold)
+        results |= known
+        reasons |= why
     _plot(report, table, num_bins)
     _plot_examples(report, examples)
     return report.finish(
@@ -248,6 +282,8 @@ def _plot(report: StudyReport, table: pd.DataFrame, num_bins: int) -> None:
         ("occlusion_mean", "1 - mean occlusion map (soft)"),
         ("motion", "keypoint motion from the source (px)"),
     ]
+    if np.isfinite(table["face_covered"]).any():
+        panels.append(("face_covered", "true share of the face covered"))
     figure, axes = new_figure(len(panels))
     for ax, (measure, label) in zip(axes, panels, strict=True):
         x, y = table[measure].to_numpy(), table["l1"].to_numpy()

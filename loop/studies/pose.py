@@ -51,6 +51,7 @@ from fomm.inference import normalize_kp
 from fomm.landmarks import detect_landmarks, normalize_landmarks, pose_distances
 from fomm.media import fit_frames
 from fomm.reconstruction import reconstruct
+from fomm.visualize import points_of
 from loop.studies.inputs import eval_mode, to_tensor, to_uint8
 from loop.studies.options import StudyOptions
 from loop.studies.pose_summary import STUDY, finish_pose_study
@@ -107,12 +108,12 @@ class _Descriptor:
 
 @torch.inference_mode()
 def keypoints(networks: torch.nn.Module, frames: np.ndarray, batch_size: int) -> np.ndarray:
-    """FOMM keypoints ``(N, K, 2)`` in [-1, 1] of uint8 frames."""
+    """Keypoints ``(N, K, 2)`` in [-1, 1] of uint8 frames (FOMM's, or TPSMM's control points)."""
     device = next(networks.kp_detector.parameters()).device
     out = []
     for start in range(0, len(frames), batch_size):
         batch = to_tensor(frames[start : start + batch_size]).to(device)
-        out.append(networks.kp_detector(batch)["value"].float().cpu())
+        out.append(points_of(networks.kp_detector(batch)).float().cpu())
     return torch.cat(out).numpy()
 
 

@@ -11,8 +11,8 @@ from datamodules.synthetic_faces import (
     random_background,
     random_identity,
     render_frame,
-    render_talking_head,
 )
+from datamodules.synthetic_videos import render_talking_head
 from datamodules.video_io import probe_video, read_video
 
 SMALL = EmbeddedSpec(

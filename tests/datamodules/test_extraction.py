@@ -7,14 +7,16 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pandas as pd
 import pytest
 from pipeline_media import write_face_video
 
-from datamodules.extraction.crops import CropSettings
+from datamodules.extraction.crops import CropSettings, crop_face
 from datamodules.extraction.extract import extract_faces
 from datamodules.extraction.log import FACES_COLUMNS, OPTIONAL_FACES_COLUMNS, ExtractionLog
-from datamodules.face_detection import FaceDetector, MTCNNDetector
+from datamodules.face_detection import Face, FaceDetector, MTCNNDetector
+from datamodules.video_io import open_video
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,6 +171,38 @@ def test_a_failure_on_one_video_is_recorded_and_the_run_goes_on(video_folder, tm
     }
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert "RuntimeError: detector crashed" in summary["unreadable"]["nested/portrait"]
+
+
+class FixedBox(FaceDetector):
+    """Finds one face at the same box in every frame, so crops are known exactly."""
+
+    box = (120.0, 110.0, 200.0, 170.0)
+
+    def __init__(self) -> None:
+        super().__init__(max_size=None)
+
+    def _detect_same_size(self, frames):
+        return [[Face(box=self.box, confidence=0.99)] for _ in frames]
+
+
+@pytest.mark.parametrize("policy", ["tight", "scale"])
+def test_crops_follow_the_configured_margin(tmp_path, policy):
+    """Crops at margin 0.5 are crop_face's at 0.5: another box than the default 0.2's."""
+    video = write_face_video(tmp_path / "clip.mp4", num_frames=3)
+    crop = CropSettings(policy=policy, size=64, margin=0.5)
+    faces = extract_faces(
+        video, tmp_path / "out", FixedBox(), crop, jpeg_quality=100, workers=0, progress=False
+    )
+    with open_video(video) as source:
+        frames = source.read(list(faces["frame"]))
+    assert len(frames) == 3
+    for frame, row in zip(frames, faces.itertuples(), strict=True):
+        saved = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / row.path)), cv2.COLOR_BGR2RGB)
+        expected = crop_face(frame, FixedBox.box, policy, 64, margin=0.5)
+        assert saved.shape == expected.shape
+        assert np.abs(saved.astype(int) - expected.astype(int)).mean() < 2  # JPEG, quality 100
+        default = crop_face(frame, FixedBox.box, policy, 64)
+        assert default.shape != expected.shape or np.abs(default.astype(int) - saved).mean() > 10
 
 
 def test_clear_errors_for_bad_inputs(tmp_path, detector):

@@ -92,6 +92,26 @@ def test_id_sampling_walks_identities(mixed_dataset):
     assert seen["carol"] == {"carol#a", "carol#b"}
 
 
+def test_source_and_driving_come_from_the_video_named_in_the_sample(tmp_path):
+    """With id_sampling each identity has several videos; both frames are of the named one."""
+    markers = {}
+    for number, name in enumerate(["alice#a", "alice#b", "alice#c", "bob#a", "bob#b"]):
+        frames = index_frames(6, SIZE)
+        frames[..., 0] = 40 * number + 20  # red: which video; green and blue: which frame
+        write_frame_folder(tmp_path / "d" / name, frames)
+        markers[name] = 40 * number + 20
+    dataset = pair_dataset(tmp_path / "d", id_sampling=True, num_repeats=20)
+    assert len(dataset.groups) == 2
+    torch.manual_seed(0)
+    names = set()
+    for sample in dataset:
+        for key in ("source", "driving"):
+            red = round(float(sample[key][0, 8:, 8:].mean()) * 255)
+            assert red == markers[sample["name"]], (key, sample["name"])
+        names.add(sample["name"])
+    assert names == set(markers)
+
+
 def test_num_repeats_without_id_sampling_walks_videos(mixed_dataset):
     module = make_module(mixed_dataset, id_sampling=False, num_repeats=4)
     module.setup("fit")

@@ -7,8 +7,9 @@ import pytest
 from datamodules import embedded
 from datamodules.embedded import EmbeddedSpec, ensure_embedded_dataset
 from datamodules.face_landmarks import LANDMARK_COLUMNS, read_known_landmarks
-from datamodules.synthetic_faces import random_identity, render_talking_head
+from datamodules.synthetic_faces import random_identity
 from datamodules.synthetic_landmarks import talking_head_landmarks
+from datamodules.synthetic_videos import render_talking_head
 
 SMALL = EmbeddedSpec(
     train_identities=2,
@@ -20,14 +21,16 @@ SMALL = EmbeddedSpec(
 )
 
 
-@pytest.mark.parametrize(("identity", "video"), [(0, 0), (3, 1), (7, 2)])
-def test_the_points_land_on_the_drawn_pupils_and_lips(identity, video):
+@pytest.mark.parametrize(
+    ("identity", "video", "head_turn"), [(0, 0, 0.0), (3, 1, 30.0), (7, 2, 45.0)]
+)
+def test_the_points_land_on_the_drawn_pupils_and_lips(identity, video, head_turn):
     size, frames = 128, 24
     face = random_identity(np.random.default_rng([0, identity]))
     rendered = render_talking_head(
-        face, np.random.default_rng([0, identity, video + 1]), frames, size
+        face, np.random.default_rng([0, identity, video + 1]), frames, size, head_turn=head_turn
     )
-    points = talking_head_landmarks(0, identity, video, frames, size)
+    points = talking_head_landmarks(0, identity, video, frames, size, head_turn=head_turn)
     assert points.shape == (frames, 5, 2)
     pupils, mouths = [], []
     for image, five in zip(rendered, points, strict=True):
@@ -40,7 +43,7 @@ def test_the_points_land_on_the_drawn_pupils_and_lips(identity, video):
     # pupils are (10, 10, 10) except in the few frames of a blink
     assert np.mean(np.asarray(pupils) <= 20) > 0.7
     assert min(mouths) > 60  # between the mouth corners: lips or the open mouth, never skin
-    other = talking_head_landmarks(0, identity, video + 1, frames, size)
+    other = talking_head_landmarks(0, identity, video + 1, frames, size, head_turn=head_turn)
     assert np.abs(other - points).max() > 1  # another video moves differently
 
 
@@ -56,9 +59,15 @@ def test_the_embedded_dataset_writes_landmarks_csv_and_adds_it_to_an_older_copy(
     ]  # fmt: skip
     assert table[list(LANDMARK_COLUMNS)].stack().between(0, 1).all()
     known = read_known_landmarks(root / "landmarks.csv")
-    expected = talking_head_landmarks(0, 2, 0, SMALL.num_frames, SMALL.size) / SMALL.size
+    expected = (
+        talking_head_landmarks(0, 2, 0, SMALL.num_frames, SMALL.size, head_turn=SMALL.head_turn)
+        / SMALL.size
+    )
     np.testing.assert_allclose(known["id0002#00"], expected, atol=1e-5)
-    expected_val = talking_head_landmarks(0, 4, 1, SMALL.num_frames, SMALL.size) / SMALL.size
+    expected_val = (
+        talking_head_landmarks(0, 4, 1, SMALL.num_frames, SMALL.size, head_turn=SMALL.head_turn)
+        / SMALL.size
+    )
     np.testing.assert_allclose(known["id0004#01"], expected_val, atol=1e-5)
 
     (root / "landmarks.csv").unlink()  # a copy generated before landmarks.csv existed

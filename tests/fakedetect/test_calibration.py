@@ -133,11 +133,15 @@ def test_callback_stores_a_map_only_with_the_weights_it_was_fitted_for():
     logits = torch.tensor([-1.0, 0.5, 2.0, 3.0], dtype=torch.float64)
     labels = torch.tensor([0.0, 0.0, 1.0, 1.0])
     module = SimpleNamespace(
-        calibration=None, evaluated={"val": {"videos": {"logit": logits, "label": labels}}}
+        calibration=None, latest_scores={"val": {"videos": {"logit": logits, "label": labels}}}
     )
     trainer = SimpleNamespace(global_step=10, sanity_checking=False, ckpt_path=None)
     callback.on_validation_end(trainer, module)
-    assert module.calibration.step == 10 and "val" not in module.evaluated
+    assert module.calibration.step == 10
+    trainer.global_step = 12  # no new validation scores: the map fitted at step 10 stays
+    callback.on_validation_end(trainer, module)
+    assert module.calibration.step == 10
+    trainer.global_step = 10
     checkpoint = {}
     callback.on_save_checkpoint(trainer, module, checkpoint)
     assert checkpoint["calibration"]["step"] == 10
@@ -149,7 +153,7 @@ def test_callback_stores_a_map_only_with_the_weights_it_was_fitted_for():
     assert module.calibration is None
 
     # One class only (e.g. a tiny validation split): no map, no crash.
-    module.evaluated = {"val": {"videos": {"logit": logits, "label": torch.zeros(4)}}}
+    module.latest_scores = {"val": {"videos": {"logit": logits, "label": torch.zeros(4)}}}
     callback.on_validation_end(trainer, module)
     assert module.calibration is None
     with pytest.raises(ValueError, match="method"):

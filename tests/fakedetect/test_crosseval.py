@@ -117,9 +117,9 @@ def test_table_cache_and_ensemble(media, counted, tmp_path):
 
 
 def _key_of(path):
-    from fakedetect.crosseval.specs import video_key
+    from fakedetect.crosseval.specs import video_cache_key
 
-    return video_key(path)
+    return video_cache_key(path)
 
 
 def test_test_set_forms_and_bad_input(media, tmp_path):

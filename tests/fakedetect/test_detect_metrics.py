@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from fakedetect.metrics import DetectionScores, detection_metrics, equal_error_rate, video_key
+from datamodules.video_keys import video_key
+from fakedetect.metrics import DetectionScores, detection_metrics, equal_error_rate
 
 
 def test_detect_metrics_hand_checked():

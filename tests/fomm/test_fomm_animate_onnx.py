@@ -8,7 +8,9 @@ from PIL import Image
 
 from datamodules.video_io import read_frames
 from fomm.animate import animate_files, animate_video
+from fomm.checkpoint import load_fomm
 from fomm.media import InputError
+from fomm.onnx_export.runtime import onnx_networks
 
 pytest.importorskip("onnx", reason="backend=onnx needs onnx: pip install -e '.[export]'")
 pytest.importorskip(
@@ -64,15 +66,40 @@ def test_both_backends_give_the_same_animation(media, make_cfg, tmp_path):
 
 
 @pytest.mark.slow  # TPSMM's generator graph (the unrolled spline solve) exports in ~10-20 s
-def test_tpsmm_checkpoints_animate_with_both_backends(media, make_cfg, tmp_path):
-    """A published-layout TPSMM (background predictor, AVD) through fomm.animate."""
+def test_tpsmm_checkpoints_animate_with_both_backends(media, tmp_path):
+    """A published-layout TPSMM (background predictor, AVD) animated in every mode.
+
+    The graphs are exported once, by what ``backend=onnx`` calls (``onnx_networks``; the
+    option itself is exercised with FOMM above), and animate as the loaded checkpoint does.
+    """
     checkpoint, config = write_tpsmm_checkpoint(tmp_path, bg=True, multi_mask=False)
-    results = animate_with_both_backends(media, make_cfg, tmp_path, checkpoint, config)
-    assert_same_animation(results)
-    run = results["torch"]
+    networks = load_fomm(checkpoint, config)
+    graphs = onnx_networks(networks, 64)
+    assert graphs.avd_network is not None
+    options = {
+        "source_image": media["source"],
+        "driving_video": media["driving"],
+        "device": "cpu",
+        "progress": False,
+        "batch_size": 3,  # batches of 3 and a last one of 1, against graphs traced with 2
+    }
+    runs = {}
+    for mode in ("relative", "standard", "avd"):
+        runs[mode] = {
+            name: animate_files(
+                **options, output=tmp_path / f"{mode}_{name}.mp4", networks=model, mode=mode
+            )
+            for name, model in (("torch", networks), ("onnx", graphs))
+        }
+        assert_same_animation(runs[mode])
+    run = runs["relative"]["torch"]
     assert run.kp_source.shape == (10, 2) and run.kp_animated.shape == (7, 10, 2)
     # relative mode: the reference frame (0) moves the source's control points nowhere
     assert np.abs(run.kp_animated[0] - run.kp_source).max() < 1e-5
+    # standard mode animates to the driving points; avd to the AVD network's
+    standard = runs["standard"]["torch"]
+    assert np.abs(standard.kp_animated - standard.kp_driving).max() < 1e-6
+    assert np.abs(runs["avd"]["torch"].kp_animated - run.kp_animated).max() > 1e-3
 
 
 def test_onnx_backend_options_are_checked(media, tmp_path):

@@ -11,6 +11,7 @@ from fomm.losses import (
     feature_matching_loss,
     generator_gan_loss,
 )
+from fomm.losses.ms_ssim import MultiScaleSSIMLoss
 from fomm.nets import KPDetector
 from fomm.transforms import RandomTPSTransform
 
@@ -131,3 +132,88 @@ def test_pyramid_keys_match_discriminator_names():
     pyramid = ImagePyramid([1, 0.5, 0.25], 3)(torch.rand(1, 3, 16, 16))
     assert sorted(pyramid) == ["prediction_0.25", "prediction_0.5", "prediction_1"]
     assert pyramid["prediction_0.25"].shape == (1, 3, 4, 4)
+
+
+def _finite_difference_jacobian(transform, points, step=1e-5):
+    """(B, N, 2, 2) Jacobian of the warp by central differences, row i = d output_i."""
+    columns = []
+    for axis in (0, 1):
+        offset = torch.zeros_like(points)
+        offset[..., axis] = step
+        forward = transform.warp_coordinates(points + offset)
+        backward = transform.warp_coordinates(points - offset)
+        columns.append((forward - backward) / (2 * step))
+    return torch.stack(columns, dim=-1)
+
+
+def _sheared_warp():
+    """A warp whose Jacobian is far from symmetric: rotation, shear and a thin-plate spline."""
+    generator = torch.Generator().manual_seed(0)
+    transform = RandomTPSTransform(
+        2, sigma_affine=0.0, sigma_tps=0.005, points_tps=5, generator=generator
+    )
+    angle = torch.tensor(0.3)
+    rotation = torch.stack(
+        [torch.stack([angle.cos(), -angle.sin()]), torch.stack([angle.sin(), angle.cos()])]
+    )
+    shear = torch.tensor([[1.0, 0.4], [0.0, 1.0]])
+    affine = torch.cat([rotation @ shear, torch.tensor([[0.05], [-0.1]])], dim=1)
+    transform.theta = affine.expand(2, 2, 3).clone()
+    return transform
+
+
+def test_closed_form_jacobian_of_a_sheared_warp_equals_finite_differences():
+    transform = _sheared_warp()
+    points = torch.rand(2, 6, 2, generator=torch.Generator().manual_seed(1)) * 1.6 - 0.8
+    numeric = _finite_difference_jacobian(transform, points.double())
+    assert (numeric - numeric.transpose(-1, -2)).abs().max() > 0.3  # not symmetric
+    torch.testing.assert_close(transform.jacobian(points), numeric.float(), atol=1e-4, rtol=0)
+
+
+def test_equivariance_losses_vanish_for_keypoints_that_follow_a_sheared_warp():
+    """Keypoints and Jacobians that transform exactly as the warp give zero losses.
+
+    The driving keypoints are the warped ones, p = T(p'), with Jacobians J = dT(p') J',
+    dT from finite differences; a loss that transposed dT would score them far from 0.
+    """
+    transform = _sheared_warp()
+    generator = torch.Generator().manual_seed(2)
+    value = torch.rand(2, 5, 2, generator=generator) * 1.6 - 0.8
+    jacobian = torch.eye(2) + 0.3 * torch.randn(2, 5, 2, 2, generator=generator)
+    kp_transformed = {"value": value, "jacobian": jacobian}
+    warp_jacobian = _finite_difference_jacobian(transform, value.double()).float()
+    kp_driving = {
+        "value": transform.warp_coordinates(value),
+        "jacobian": warp_jacobian @ jacobian,
+    }
+    assert equivariance_value_loss(kp_driving, kp_transformed, transform) < 1e-6
+    assert equivariance_jacobian_loss(kp_driving, kp_transformed, transform) < 1e-4
+    transposed = {**kp_driving, "jacobian": warp_jacobian.transpose(-1, -2) @ jacobian}
+    assert equivariance_jacobian_loss(transposed, kp_transformed, transform) > 0.05
+
+
+def test_ms_ssim_loss_is_zero_on_equal_images_and_punishes_blur_more_than_l1_does():
+    torch.manual_seed(0)
+    sharp = (torch.rand(2, 3, 8, 8).repeat_interleave(8, -1).repeat_interleave(8, -2)).clamp(0, 1)
+    loss = MultiScaleSSIMLoss(10.0)
+    assert loss(sharp, sharp).item() == pytest.approx(0, abs=1e-5)
+    blurred = torch.nn.functional.avg_pool2d(sharp, 3, stride=1, padding=1, count_include_pad=False)
+    noisy = (sharp + 0.1 * torch.randn_like(sharp)).clamp(0, 1)
+    # the blur is closer in L1 than the noise, but it loses the edges MS-SSIM looks at
+    assert (blurred - sharp).abs().mean() < (noisy - sharp).abs().mean()
+    assert loss(blurred, sharp) > loss(noisy, sharp) > 0
+    prediction = blurred.clone().requires_grad_(True)
+    loss(prediction, sharp).backward()
+    assert torch.isfinite(prediction.grad).all() and prediction.grad.abs().sum() > 0
+    assert not MultiScaleSSIMLoss(0.0).enabled
+
+
+def test_ms_ssim_loss_names_what_to_lower_for_small_frames():
+    with pytest.raises(ValueError, match="num_scales or kernel_size"):
+        MultiScaleSSIMLoss(1.0)(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+    assert MultiScaleSSIMLoss(1.0, num_scales=2, kernel_size=7).min_side() <= 32
+    MultiScaleSSIMLoss(1.0, num_scales=2, kernel_size=7)(
+        torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    )
+    with pytest.raises(ValueError, match="num_scales"):
+        MultiScaleSSIMLoss(1.0, num_scales=6)

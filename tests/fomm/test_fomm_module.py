@@ -97,6 +97,17 @@ def test_training_steps_log_finite_losses_and_update_weights(tmp_path, generator
     assert list((tmp_path / "images").glob("train_animation_step*.png"))
 
 
+def test_the_optional_ms_ssim_term_joins_the_generator_losses():
+    torch.manual_seed(0)
+    module = FOMMLitModule(**tiny_kwargs(loss_weights={"ms_ssim": 5}))
+    frames = torch.rand(2, 3, 64, 64)
+    losses, _ = module.generator_losses(frames, frames.roll(3, dims=3))
+    assert 0 < losses["ms_ssim"].item() <= 5
+    losses["ms_ssim"].backward()
+    assert any(p.grad is not None for p in module.networks.generator.parameters())
+    assert not FOMMLitModule(**tiny_kwargs()).ms_ssim.enabled  # not in loss_weights: off
+
+
 def test_zero_kp_learning_rate_freezes_the_detector_and_schedules_step_per_epoch(tmp_path):
     module = FOMMLitModule(**tiny_kwargs(lr_kp_detector=0, epoch_milestones=[1]))
     before = _parameters(module)
@@ -168,6 +179,27 @@ def test_adversarial_config_starts_from_a_non_adversarial_checkpoint(tmp_path):
     kwargs["model_params"]["generator_params"]["num_bottleneck_blocks"] = 3
     with pytest.raises(ValueError, match="generator weights .* do not fit"):
         FOMMLitModule(**{**kwargs, "init_from": str(path)})
+
+
+def test_each_loss_term_scales_with_its_own_weight():
+    """The same networks, batch and random warp under other weights: each term follows its own."""
+    source, driving = Pairs()[0]["source"][None], Pairs()[1]["driving"][None]
+    terms = {}
+    for value_weight, jacobian_weight in ((1.0, 1.0), (3.0, 0.5)):
+        weights = {"equivariance_value": value_weight, "equivariance_jacobian": jacobian_weight}
+        torch.manual_seed(0)
+        module = FOMMLitModule(**tiny_kwargs(loss_weights=weights))
+        torch.manual_seed(1)
+        with torch.no_grad():
+            losses, _ = module.generator_losses(source, driving)
+        terms[value_weight] = {name: loss.item() for name, loss in losses.items()}
+    unit, scaled = terms[1.0], terms[3.0]
+    assert unit["equivariance_jacobian"] > 1e-4 and unit["equivariance_value"] > 1e-4
+    assert scaled["equivariance_value"] == pytest.approx(3 * unit["equivariance_value"], rel=1e-5)
+    assert scaled["equivariance_jacobian"] == pytest.approx(
+        0.5 * unit["equivariance_jacobian"], rel=1e-5
+    )
+    assert scaled["perceptual"] == pytest.approx(unit["perceptual"], rel=1e-5)
 
 
 def test_bad_train_params_are_named():

@@ -8,6 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
+from wandb_records import logged, run_dirs, run_info
 
 from datamodules.video_io import read_video
 from loop.report import headline_numbers
@@ -91,6 +92,16 @@ def test_the_loop_writes_a_report_with_finite_numbers_and_resumes(make_cfg, tmp_
     side_by_side = read_video(out / "animation.side_by_side.mp4")
     assert len(animation) == len(side_by_side) > 1
     assert side_by_side.shape[2] == 3 * animation.shape[2]
+
+    # One dashboard: every stage's run and the report run in the loop's wandb group.
+    runs = {run_info(run)["name"]: run for run in run_dirs(out)}
+    studies = {f"study_{name}" for name in cfg.pipeline.studies}
+    assert set(runs) == {"fomm", "detector", "report", *studies}
+    assert {run_info(run)["group"] for run in runs.values()} == {f"loop-{out.name}"}
+    assert "val/sample_animation" in logged(runs["fomm"])
+    assert {"val/roc", "val/score_histogram", "val/attention"} <= set(logged(runs["detector"]))
+    assert "robustness/by_setting" in logged(runs["study_robustness"])
+    assert {"loop/video_auc", "report/sample_animation"} <= set(logged(runs["report"]))
 
     # Rerunning into the same folder reuses every finished stage.
     stage_files = [out / "fomm" / "metrics.json", out / "detector" / "metrics.json"]

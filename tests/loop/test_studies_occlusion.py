@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 from studies_media import one_torch_thread, tiny_fomm, write_videos  # noqa: F401 (autouse fixture)
 
+from datamodules.synthetic_occlusion_events import video_events
+from datamodules.synthetic_videos import split_plans
 from fomm.media import InputError
 from loop.studies.occlusion import occlusion_study, partial_correlation
 from loop.studies.options import StudyOptions
@@ -74,3 +76,42 @@ def test_partial_correlation_removes_a_shared_cause():
     error = motion + 0.05 * rng.normal(size=500)
     assert np.corrcoef(occlusion, error)[0, 1] > 0.9
     assert abs(partial_correlation(occlusion, error, motion)) < 0.2
+
+
+def test_the_study_scores_the_map_against_the_true_occlusions(videos, tmp_path):
+    plans = split_plans(2, 1, 10, 64, seed=3, fps=25, head_turn=30.0, occluded_share=0.5)
+    events = pd.concat([video_events(planned, 64) for planned in plans], ignore_index=True)
+    events.to_csv(tmp_path / "occlusion_events.csv", index=False)
+    table, summary = occlusion_study(
+        tiny_fomm(),
+        StudyOptions(videos, tmp_path / "study", max_frames=6, progress=False),
+        num_examples=0,
+        events_csv=str(tmp_path / "occlusion_events.csv"),
+    )
+    truth = events.set_index(["video", "frame"])["face_covered"]
+    expected = [
+        truth[(video, frame)] for video, frame in zip(table["video"], table["frame"], strict=True)
+    ]
+    np.testing.assert_allclose(table["face_covered"], expected)
+    results = summary["results"]
+    studied = events[events["frame"] < 6]
+    assert results["covered_frames"] == int((studied["face_covered"] >= 0.1).sum()) > 0
+    assert results["face_covered_mean"] == pytest.approx(studied["face_covered"].mean())
+    for name in ("auc_occlusion_mean_true", "pearson_occlusion_mean_true", "l1_covered"):
+        value = results[name]
+        assert (value is not None and math.isfinite(value)) or name in summary["null_reasons"]
+    assert 0 <= results["auc_occlusion_mean_true"] <= 1
+
+    events.assign(video="someone#00").to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(InputError, match="none of the studied videos"):
+        occlusion_study(
+            tiny_fomm(),
+            StudyOptions(videos, tmp_path / "other", progress=False),
+            events_csv=str(tmp_path / "other.csv"),
+        )
+    with pytest.raises(InputError, match="no occlusion events table"):
+        occlusion_study(
+            tiny_fomm(),
+            StudyOptions(videos, tmp_path / "missing", progress=False),
+            events_csv=str(tmp_path / "missing.csv"),
+        )
