@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
+from datamodules.training.loggers import instantiate_list  # also registers ${wandb_offline:}
 from datamodules.training.precision import (
     warn_if_bf16_is_emulated,  # also registers ${auto_precision:}
 )
@@ -38,40 +38,6 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings(
     "ignore", message="Using ModelCheckpoint with manual optimization and every_n_train_steps"
 )
-
-
-def _wandb_has_credentials() -> bool:
-    """Tell whether wandb could sync online, without touching the network.
-
-    Why: a user without an API key should get a local offline run instead of an
-    interactive login prompt that hangs a batch job.
-    """
-    if os.environ.get("WANDB_MODE") in {"offline", "disabled", "dryrun"}:
-        return False
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
-    try:
-        return "api.wandb.ai" in netrc.read_text()
-    except OSError:
-        return False
-
-
-OmegaConf.register_new_resolver("wandb_offline", lambda: not _wandb_has_credentials(), replace=True)
-
-
-def instantiate_list(group: DictConfig | None) -> list[Any]:
-    """Instantiate every entry of a callbacks/loggers group that has a ``_target_``.
-
-    The study and loop commands build their loggers with it too.
-    """
-    if not group:
-        return []
-    return [
-        hydra.utils.instantiate(entry)
-        for entry in group.values()
-        if isinstance(entry, DictConfig) and "_target_" in entry
-    ]
 
 
 def _adopt_csv_columns(loggers: list[Any]) -> None:

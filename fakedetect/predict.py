@@ -8,7 +8,12 @@ this process scores the videos already extracted. Written:
 
 - ``DIR/videos.csv``: ``video, score, label, frames_scored`` (label ``fake`` when the score
   reaches ``threshold``, ``real`` below, ``no face`` / ``unreadable`` when nothing could be
-  scored), then ``frames_sampled``, one ``score_<model>`` per member and ``path``;
+  scored), then ``frames_sampled``, ``score_calibrated`` and ``calibrated``, one
+  ``score_<model>`` per member and ``path``. ``score`` is always the raw sigmoid of the
+  mean logit; where every member carries a calibration fitted on its validation split
+  (:mod:`fakedetect.calibration_store`), ``score_calibrated`` is the calibrated
+  probability, ``calibrated`` is true and ``label`` follows the calibrated score
+  (``calibration=false`` ignores stored maps);
 - ``DIR/frames.csv``: ``video, frame, face_rank, logit`` (the ensemble's) and one
   ``logit_<model>`` per member;
 - with ``attention_video=true``, ``DIR/attention/<video>.mp4``: every scored face beside
@@ -39,8 +44,11 @@ from datamodules.extraction.log import ExtractionLog
 from datamodules.face_crops import read_crop
 from datamodules.plain import plain_container
 from datamodules.video_list import list_videos
+from fakedetect.calibration import Calibration, calibrated_video_score
+from fakedetect.calibration_store import describe, read_calibration
+from fakedetect.onnx_runtime import use_backend
 from fakedetect.overlay import write_attention_video
-from fakedetect.scoring import VideoScore, VideoScorer, video_score
+from fakedetect.scoring import VideoScore, VideoScorer, checkpoint_specs, video_score
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +92,7 @@ def run_prediction(
     root: str | os.PathLike | None = None,
     progress: bool = True,
     show_table: bool = True,
+    calibrations: Mapping[str, Calibration | None] | None = None,
 ) -> pd.DataFrame:
     """Extract, score and tabulate videos; return the ``videos.csv`` table.
 
@@ -100,6 +109,8 @@ def run_prediction(
         root: what relative paths of an index are relative to.
         progress: show the extraction progress bar.
         show_table: print the results table.
+        calibrations: each member's calibration map (by model name); the calibrated
+            score is reported where every member has one.
     """
     output = Path(output)
     faces_dir = output / "faces"
@@ -137,7 +148,9 @@ def run_prediction(
             scores[video] = score_extracted(
                 scorer, faces_dir, rows, int(status.loc[video, "frames_sampled"])
             )
-    videos_table, frames_table = _tables(scorer, table, scores, failures, threshold)
+    videos_table, frames_table = _tables(
+        scorer, table, scores, failures, threshold, calibrations or {}
+    )
     output.mkdir(parents=True, exist_ok=True)
     videos_table.to_csv(output / "videos.csv", index=False)
     frames_table.to_csv(output / "frames.csv", index=False)
@@ -157,6 +170,7 @@ def _tables(
     scores: dict[str, VideoScore],
     failures: dict[str, str],
     threshold: float,
+    calibrations: Mapping[str, Calibration | None],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, frames = [], []
     for video, path in zip(table["video"], table["path"], strict=True):
@@ -164,12 +178,20 @@ def _tables(
         row: dict[str, Any] = {"video": video}
         if result is None:
             row.update(score=float("nan"), label="unreadable", frames_scored=0, frames_sampled=0)
+            row.update(score_calibrated=float("nan"), calibrated=False)
         else:
+            members = {n: result.faces[f"logit_{n}"].to_numpy() for n in scorer.model_names}
+            calibrated = calibrated_video_score(members, calibrations)
+            verdict = result.label(threshold)
+            if not math.isnan(calibrated):
+                verdict = "fake" if calibrated >= threshold else "real"
             row.update(
                 score=result.score,
-                label=result.label(threshold),
+                label=verdict,
                 frames_scored=result.frames_scored,
                 frames_sampled=result.frames_sampled,
+                score_calibrated=calibrated,
+                calibrated=not math.isnan(calibrated),
             )
             for name in scorer.model_names:
                 row[f"score_{name}"] = video_score(result.faces[f"logit_{name}"].to_numpy())
@@ -225,11 +247,12 @@ def _attention_videos(
 
 def print_results(videos: pd.DataFrame, threshold: float) -> None:
     """Print the verdicts as a table: one line per video, also for those without a face."""
-    table = Table(title=f"Deepfake scores (fake when score >= {threshold})")
-    for column in ("video", "score", "label", "frames scored"):
-        table.add_column(
-            column, justify="right" if column in ("score", "frames scored") else "left"
-        )
+    calibrated = "calibrated" in videos and bool(videos["calibrated"].any())
+    which = "calibrated score" if calibrated else "score"
+    table = Table(title=f"Deepfake scores (fake when {which} >= {threshold})")
+    columns = ("video", "score", "calibrated", "label", "frames scored")
+    for column in columns if calibrated else [c for c in columns if c != "calibrated"]:
+        table.add_column(column, justify="left" if column in ("video", "label") else "right")
     styles = {"fake": "bold red", "real": "green", "no face": "yellow", "unreadable": "magenta"}
     for row in videos.itertuples():
         score = "-" if math.isnan(row.score) else f"{row.score:.3f}"
@@ -237,7 +260,11 @@ def print_results(videos: pd.DataFrame, threshold: float) -> None:
         label = (
             row.label if row.label not in ("no face", "unreadable") else f"{row.label} (not scored)"
         )
-        table.add_row(row.video, score, f"[{styles[row.label]}]{label}[/]", scored)
+        cells = [row.video, score, f"[{styles[row.label]}]{label}[/]", scored]
+        if calibrated:
+            value = row.score_calibrated
+            cells.insert(2, "-" if math.isnan(value) else f"{value:.3f}")
+        table.add_row(*cells)
     Console().print(table)
     counts = videos["label"].value_counts().to_dict()
     Console().print(", ".join(f"{count} {label}" for label, count in sorted(counts.items())))
@@ -275,10 +302,17 @@ def main(cfg: DictConfig) -> None:
         channels_last=cfg.channels_last,
         batch_size=cfg.batch_size,
     )
+    calibrations = {}
+    if cfg.get("calibration", True):
+        for spec in checkpoint_specs(checkpoint, cfg.architecture):
+            calibrations[spec["name"]] = read_calibration(spec["path"], cfg.trust_checkpoint)
+            log.info("%s: calibration %s", spec["name"], describe(calibrations[spec["name"]]))
+    use_backend(scorer, cfg.backend, cfg.precision)
     run_prediction(
         scorer,
         videos,
         cfg.output,
+        calibrations=calibrations,
         threshold=cfg.threshold,
         workers=cfg.workers,
         decode_threads=cfg.decode_threads,

@@ -21,7 +21,8 @@ that is what runs here (:class:`fomm.inference.Animator`), batch by batch.
 
 The same command animates with a Thin-Plate-Spline Motion Model checkpoint (official or
 trained here): ``mode=relative|standard|avd`` names the motion for both models
-(:mod:`fomm.animators`; FOMM's ``relative=false`` is ``mode=standard``).
+(:mod:`fomm.animators`; FOMM's ``relative=false`` is ``mode=standard``). ``backend=onnx``
+runs either model's exported graphs in onnxruntime (:mod:`fomm.onnx_export.runtime`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from fomm.media import (
     to_tensor,
     warn_if_not_square,
 )
+from fomm.onnx_export.runtime import animation_backend
 from fomm.visualize import points_of
 
 log = logging.getLogger(__name__)
@@ -129,6 +131,7 @@ def animate_files(
     trust_checkpoint: bool = False,
     networks: torch.nn.Module | None = None,
     detector: FaceDetector | None = None,
+    backend: str = "torch",
 ) -> AnimationResult:
     """Animate one image with one video and write the mp4 (see the module docstring).
 
@@ -136,10 +139,11 @@ def animate_files(
         source_image: the image to animate (any size; fitted or face-cropped).
         driving_video: the motion (mp4/mov/..., gif or frame folder); its audio is kept.
         output: the mp4 to write.
-        checkpoint: an official ``*.pth.tar`` (with ``config``) or a ``.ckpt`` trained here.
+        checkpoint: an official FOMM or TPSMM ``*.pth.tar`` (with ``config``) or a
+            ``.ckpt`` trained here.
         config: the official yaml of an official checkpoint.
         relative: transfer keypoint displacements (else absolute driving keypoints).
-        adapt_scale: scale the motion by the keypoint-hull size ratio.
+        adapt_scale: scale the relative motion by the keypoint-hull size ratio (both models).
         relative_jacobian: transfer the Jacobians' change (with ``relative``).
         mode: ``relative``, ``standard`` or ``avd`` (TPSMM's AVD network) for either
             model; None follows ``relative`` (see :mod:`fomm.animators`).
@@ -165,6 +169,7 @@ def animate_files(
         trust_checkpoint: allow a checkpoint that needs full unpickling (can run code).
         networks: an already loaded model (skips ``checkpoint``; for studies).
         detector: a face detector for cropping and best-frame search (default MTCNN).
+        backend: ``torch``, or ``onnx`` (the networks exported and run by onnxruntime).
 
     Raises:
         InputError: a file or option the user gave cannot be used.
@@ -192,6 +197,7 @@ def animate_files(
     else:
         networks = networks.to(run_device).eval()
     size = int(size or model_frame_size(networks))
+    networks = animation_backend(networks, backend, size, precision)
     needs_detector = crop_source or crop_driving or (find_best_frame and best_frame is None)
     if needs_detector and detector is None:
         detector = MTCNNDetector(device=str(run_device))
@@ -331,6 +337,7 @@ def animate_video(cfg: DictConfig) -> AnimationResult:
         progress=cfg.progress,
         trust_checkpoint=cfg.trust_checkpoint,
         detector=detector,
+        backend=cfg.backend,
     )
 
 

@@ -9,8 +9,8 @@ are called on batches of driving frames (``prediction``, ``kp_driving``, ``kp_no
 The motion ``mode`` is TPSMM's demo vocabulary, which covers FOMM's options too:
 
 * ``relative``: the source's points moved by the driving displacements from the initial
-  frame (FOMM ``relative=true``; ``adapt_scale`` scales FOMM's motion, TPSMM's demo
-  always scales it);
+  frame (FOMM ``relative=true``), scaled by the keypoint-hull ratio with ``adapt_scale``
+  (TPSMM's demo always scales, which is the default);
 * ``standard``: the driving frame's own points (FOMM ``relative=false``, the absolute
   motion the reconstruction protocol uses);
 * ``avd``: TPSMM's AVD network's points (a TPSMM checkpoint with a trained AVD stage).
@@ -67,7 +67,7 @@ def make_animator(
         networks: FOMM (``kp_detector``, ``generator``) or TPSMM networks, in eval mode.
         source: (3, H, W) or (1, 3, H, W) image in [0, 1].
         mode: ``relative``, ``standard`` or ``avd`` (see the module docstring).
-        adapt_scale: FOMM's relative motion scaled by the keypoint-hull ratio.
+        adapt_scale: relative motion scaled by the keypoint-hull ratio (both models).
         relative_jacobian: FOMM's relative Jacobians.
         autocast_dtype: e.g. ``torch.bfloat16``; None for full precision.
         background: TPSMM only: use the background predictor (the reconstruction
@@ -80,7 +80,12 @@ def make_animator(
     mode = resolve_mode(mode)
     if is_tpsmm(networks):
         return TPSMMAnimator(
-            networks, source, mode=mode, autocast_dtype=autocast_dtype, background=background
+            networks,
+            source,
+            mode=mode,
+            autocast_dtype=autocast_dtype,
+            background=background,
+            adapt_scale=adapt_scale,
         )
     if mode == "avd":
         raise ValueError(

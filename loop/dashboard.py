@@ -22,6 +22,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from datamodules.training.loggers import configured_loggers
+
 log = logging.getLogger(__name__)
 
 _PLOT_LINK = re.compile(r"!\[[^\]]*\]\(([^)]+\.png)\)")
@@ -96,8 +98,6 @@ class LoopDashboard:
         """
         if not self.logger:
             return
-        from train import instantiate_list  # the loggers exactly as train.py builds them
-
         cfg = OmegaConf.create(
             {
                 "paths": {"output_dir": str(out)},
@@ -106,36 +106,13 @@ class LoopDashboard:
                 "logger": self._loggers_of("report"),
             }
         )
-        loggers = instantiate_list(cfg.logger)
         numbers = headline_scalars(metrics)
         plots = [out / link for link in _PLOT_LINK.findall(report.read_text())]
         video = out / animation["side_by_side"] if animation else None
-        status = "failed"
-        try:
+        with configured_loggers(cfg.logger) as loggers:
             for logger in loggers:
                 _log_to(logger, numbers, plots, video)
-            status = "success"
-        finally:
-            close_loggers(loggers, status)
         log.info("Dashboard: every run of this loop is in wandb group %s", self.group)
-
-
-def close_loggers(loggers: list[Any], status: str) -> None:
-    """Finalize Lightning loggers used outside a trainer and end their wandb run.
-
-    Why: without a trainer nobody finalizes them, and a wandb run left open would swallow
-    the next stage's logs (wandb reuses a live run).
-
-    Args:
-        loggers: the loggers to close.
-        status: ``success`` or ``failed`` (wandb's exit code follows it).
-    """
-    for logger in loggers:
-        logger.finalize(status)
-    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
-        import wandb
-
-        wandb.finish(exit_code=0 if status == "success" else 1)
 
 
 def headline_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:

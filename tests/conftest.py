@@ -58,6 +58,16 @@ def compose_config(overrides: list[str], tmp_path: Path, config_name: str = "tra
     return cfg
 
 
+@pytest.fixture(scope="session")
+def config_composer():
+    """:func:`compose_config` for fixtures wider than one test.
+
+    Why a fixture: several test folders have a ``conftest.py``, so ``from conftest import``
+    resolves to whichever pytest loaded last when the whole suite runs.
+    """
+    return compose_config
+
+
 @pytest.fixture
 def make_cfg(tmp_path):
     """Return a function ``overrides -> composed config`` rooted in this test's tmp dir."""

@@ -3,7 +3,7 @@
 The contract lives in ``pyproject.toml`` (``[tool.importlinter]``): ``loop`` above ``fomm``
 and ``fakedetect``, which never import each other, above ``datamodules``; imports inside
 functions count as much as those at the top. ``train.py`` is a module, which import-linter
-cannot take as a root, so its imports are checked here.
+cannot take as a root, so its imports (and who imports it) are checked here.
 """
 
 from __future__ import annotations
@@ -76,6 +76,17 @@ def project_imports(path: Path) -> set[str]:
 
 def test_train_py_imports_only_the_data_layer():
     assert project_imports(ROOT / "train.py") == {"datamodules"}
+
+
+@pytest.mark.parametrize("package", ["datamodules", "fomm", "fakedetect"])
+def test_only_the_loop_imports_train_py(package):
+    """``train.py`` is the entry above the papers: below the loop, nothing may import it."""
+    importers = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "train" in project_imports(path)
+    ]
+    assert importers == []
 
 
 def config_targets() -> list[tuple[str, str]]:

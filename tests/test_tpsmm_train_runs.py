@@ -13,8 +13,6 @@ from fomm.checkpoint import load_fomm
 from fomm.media import model_frame_size
 from fomm.tpsmm.nets import TPSMMNetworks
 
-from conftest import compose_config
-
 SMALL = [
     "logger=csv",
     "callbacks.rich_progress_bar=null",
@@ -28,8 +26,8 @@ SMALL = [
 ]
 
 
-def _run(root: Path, overrides: list[str]):
-    cfg = compose_config([*SMALL, f"paths.data_dir={root / 'data'}", *overrides], root)
+def _run(compose, root: Path, overrides: list[str]):
+    cfg = compose([*SMALL, f"paths.data_dir={root / 'data'}", *overrides], root)
     try:
         metric = train.train(cfg)
     finally:
@@ -38,10 +36,10 @@ def _run(root: Path, overrides: list[str]):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, config_composer):
     """Two steps of the tiny TPSMM, validated and tested; the runs below start from it."""
     root = tmp_path_factory.mktemp("tpsmm")
-    output, metric = _run(root, ["model=tpsmm_tiny", "trainer.max_steps=2"])
+    output, metric = _run(config_composer, root, ["model=tpsmm_tiny", "trainer.max_steps=2"])
     return root, output, metric
 
 
@@ -66,9 +64,11 @@ def test_tiny_tpsmm_fits_tests_and_loads_for_animation(tiny_run):
 
 
 @pytest.mark.slow
-def test_resume_continues_the_tpsmm_run_at_its_step(tiny_run):
+def test_resume_continues_the_tpsmm_run_at_its_step(tiny_run, config_composer):
     root, first, _ = tiny_run
-    output, _ = _run(root, ["model=tpsmm_tiny", "trainer.max_steps=3", "ckpt_path=last"])
+    output, _ = _run(
+        config_composer, root, ["model=tpsmm_tiny", "trainer.max_steps=3", "ckpt_path=last"]
+    )
     run = json.loads((output / "run.json").read_text())
     assert run["resumed_from"] == str(first / "checkpoints" / "last.ckpt")
     saved = torch.load(output / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
@@ -77,10 +77,11 @@ def test_resume_continues_the_tpsmm_run_at_its_step(tiny_run):
 
 
 @pytest.mark.slow
-def test_avd_stage_trains_from_the_first_stage_checkpoint(tiny_run):
+def test_avd_stage_trains_from_the_first_stage_checkpoint(tiny_run, config_composer):
     root, first, _ = tiny_run
     trained = first / "checkpoints" / "last.ckpt"
     output, metric = _run(
+        config_composer,
         root,
         [
             "model=tpsmm_tiny_avd",
@@ -101,8 +102,10 @@ def test_avd_stage_trains_from_the_first_stage_checkpoint(tiny_run):
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes(tmp_path):
-    output, _ = _run(tmp_path, ["model=tpsmm_tiny", "trainer=ddp_cpu", "trainer.max_steps=1"])
+def test_ddp_on_two_cpu_processes(tmp_path, config_composer):
+    output, _ = _run(
+        config_composer, tmp_path, ["model=tpsmm_tiny", "trainer=ddp_cpu", "trainer.max_steps=1"]
+    )
     saved = torch.load(output / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert saved["global_step"] == 1
     assert 0 <= json.loads((output / "metrics.json").read_text())["test/l1"] <= 1

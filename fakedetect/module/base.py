@@ -17,6 +17,7 @@ from torch import nn
 
 from datamodules.plain import plain_container
 from datamodules.video_keys import video_key
+from fakedetect.calibration import Calibration, evaluation_calibration_metrics
 from fakedetect.metrics import DetectionScores
 from fakedetect.tables import write_test_tables
 from fakedetect.weights import load_detector, transfer_weights
@@ -36,9 +37,11 @@ class DetectorModuleBase(pl.LightningModule):
 
     Validation and test gather the frame logits of the whole epoch (across
     processes), then log frame- and video-level metrics (``val/auc_video``,
-    ``test/eer_frame``, ...; ``val/loss`` is the frame log loss). Test also
-    writes ``test/videos.csv``, ``test/frames.csv`` and ``test/metrics.csv`` in
-    the run directory.
+    ``test/eer_frame``, ...; ``val/loss`` is the frame log loss; ``val/ece_video``
+    the expected calibration error). Test also writes ``test/videos.csv``,
+    ``test/frames.csv`` and ``test/metrics.csv`` in the run directory and, when the
+    tested checkpoint carries a calibration fitted on validation
+    (:mod:`fakedetect.calibration_callback`), logs ``test/{ece,logloss,bacc}_video_calibrated``.
 
     Args:
         net: the network, or its Hydra config (recorded in checkpoints, so
@@ -72,9 +75,12 @@ class DetectorModuleBase(pl.LightningModule):
         self.test_scores = DetectionScores()
         self._video_names: dict[int, str] = {}
         # The last computed scores of each stage (frame and video tables), for the
-        # dashboard callback (fakedetect.dashboard.DetectionPlots) to plot.
+        # dashboard callback (fakedetect.dashboard.DetectionPlots) to plot and the
+        # calibration callback (fakedetect.calibration_callback) to fit on.
         self.latest_scores: dict[str, dict[str, Any]] = {}
         self._initialised = init_from is None
+        # Set by fakedetect.calibration_callback.ValidationCalibration.
+        self.calibration: Calibration | None = None
 
     def _save_plain_hyperparameters(self, net: Any) -> None:
         """Record the caller's arguments as plain data (the network only as a config)."""
@@ -127,6 +133,11 @@ class DetectorModuleBase(pl.LightningModule):
         # The values are already gathered across processes; sync_dist only averages equal values.
         self.log(f"{stage}/loss", metrics["logloss_frame"], sync_dist=True)
         self.log_dict({f"{stage}/{name}": value for name, value in metrics.items()}, sync_dist=True)
+        videos = result["videos"]
+        calibrated = evaluation_calibration_metrics(
+            stage, videos["logit"].numpy(), videos["label"].numpy(), self.calibration
+        )
+        self.log_dict(calibrated, sync_dist=True)
         return result
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

@@ -83,6 +83,8 @@ class TPSMMAnimator:
             frame), as the official reconstruction does; the demo's animation modes
             leave it out (the identity), which is the default. Without a background
             predictor it changes nothing.
+        adapt_scale: scale the ``relative`` displacements by the hull areas (the demo
+            always does); False moves the source's points by the raw displacements.
 
     Raises:
         ValueError: unknown mode, a bad source shape, or ``avd`` without an AVD network.
@@ -95,6 +97,7 @@ class TPSMMAnimator:
         mode: str = "relative",
         autocast_dtype: torch.dtype | None = None,
         background: bool = False,
+        adapt_scale: bool = True,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -111,6 +114,7 @@ class TPSMMAnimator:
         self.mode = mode
         self.autocast_dtype = autocast_dtype
         self.background = background and getattr(networks, "bg_predictor", None) is not None
+        self.adapt_scale = adapt_scale
         self.device = _module_device(networks.kp_detector)
         self.source = source.to(self.device, torch.float32)
         with self._context():
@@ -129,7 +133,8 @@ class TPSMMAnimator:
             self.kp_driving_initial = self.networks.kp_detector(
                 frame[:1].to(self.device, torch.float32)
             )
-        self.scale = movement_scale(self.kp_source, self.kp_driving_initial)
+        if self.adapt_scale:
+            self.scale = movement_scale(self.kp_source, self.kp_driving_initial)
 
     def control_points(self, kp_driving: dict[str, Tensor]) -> dict[str, Tensor]:
         """The points the source is moved to, for the driving frames' points."""

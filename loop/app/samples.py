@@ -17,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datamodules.synthetic_faces import random_identity, render_talking_head
+from datamodules.synthetic_faces import random_identity
+from datamodules.synthetic_videos import render_talking_head
 from datamodules.video_writer import write_video
 
 SAMPLE_SIZE = 128

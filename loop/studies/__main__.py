@@ -28,11 +28,8 @@ from rich.console import Console
 from rich.table import Table
 
 from datamodules.command_errors import InputError, exit_on_input_error
-from loop.dashboard import close_loggers
+from datamodules.training.loggers import configured_loggers  # also ${wandb_offline:}
 from loop.studies.report import StudyResult
-
-# train registers the ${wandb_offline:} resolver that conf/logger/wandb.yaml uses.
-from train import instantiate_list as build_loggers
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +57,8 @@ def run_study(cfg: DictConfig) -> StudyResult:
         study = hydra.utils.instantiate(cfg.study, _partial_=True)
     except InstantiationException as error:
         raise _unwrap(error) from error
-    loggers = build_loggers(cfg.get("logger"))
-    status = "failed"
-    try:
+    with configured_loggers(cfg.get("logger")) as loggers:
         result = study(loggers=loggers)
-        status = "success"
-    finally:
-        close_loggers(loggers, status)
     _print_summary(result.summary)
     return result
 

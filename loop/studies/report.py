@@ -34,6 +34,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from datamodules.command_errors import InputError
+from datamodules.training.loggers import loggable_table
 
 log = logging.getLogger(__name__)
 
@@ -373,8 +374,8 @@ def log_to_loggers(
         if headline:
             logger.log_metrics(headline, step=None if wandb else len(records))
         if wandb:
-            logger.log_table(key=f"{study}/table", dataframe=_loggable(table))
-            logger.log_table(key=f"{study}/by_setting", dataframe=_loggable(by_setting))
+            logger.log_table(key=f"{study}/table", dataframe=loggable_table(table))
+            logger.log_table(key=f"{study}/by_setting", dataframe=loggable_table(by_setting))
             for name, (path, _) in figures.items():
                 logger.log_image(key=f"{study}/{name}", images=[str(path)])
         elif isinstance(logger, TensorBoardLogger):
@@ -383,12 +384,3 @@ def log_to_loggers(
             text = by_setting.to_string(index=False, float_format=lambda v: f"{v:.4g}")
             logger.experiment.add_text(f"{study}/by_setting", f"```\n{text}\n```")
         logger.save()
-
-
-def _loggable(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy wandb accepts: object columns as text (wandb tables reject mixed types)."""
-    out = table.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].astype(str)
-    return out.reset_index(drop=True)

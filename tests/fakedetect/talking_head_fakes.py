@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from datamodules.synthetic_faces import random_identity, render_talking_head
+from datamodules.synthetic_faces import random_identity
+from datamodules.synthetic_videos import render_talking_head
 
 
 def face_swap(target: np.ndarray, donor: np.ndarray) -> np.ndarray:

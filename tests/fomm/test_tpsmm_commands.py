@@ -13,6 +13,7 @@ from fomm.animate import animate_files
 from fomm.checkpoint import load_fomm
 from fomm.evaluate import evaluate
 from fomm.media import InputError
+from fomm.tpsmm.inference import TPSMMAnimator
 from fomm.tpsmm.nets import build_tpsmm_networks
 
 
@@ -71,6 +72,23 @@ def test_animate_takes_every_mode_for_a_tpsmm_checkpoint(files, tmp_path, mode):
     )
     assert result.num_frames == 5 and result.size == 64
     assert result.kp_animated.shape == (5, 10, 2)  # 2 transforms of 5 control points
+
+
+def test_adapt_scale_false_moves_tpsmm_points_by_the_raw_displacements(files, tmp_path):
+    networks = load_fomm(files["official"], files["config"])
+    raw = animate_files(
+        files["source"], files["driving"], tmp_path / "raw.mp4", networks=networks,
+        mode="relative", adapt_scale=False, device="cpu", progress=False,
+    )  # fmt: skip
+    # relative motion: source points + (driving points - reference frame's points), unscaled
+    expected = raw.kp_source + raw.kp_driving - raw.kp_driving[raw.best_frame]
+    assert abs(raw.kp_animated - expected).max() < 1e-6
+    # the demo's default scales by the hull areas' ratio (here not 1)
+    source, reference = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    for adapt in (True, False):
+        animator = TPSMMAnimator(networks, source, mode="relative", adapt_scale=adapt)
+        animator.set_initial(reference)
+        assert (abs(animator.scale - 1.0) > 1e-3) is adapt
 
 
 def test_fomm_refuses_avd_and_any_model_an_unknown_mode(files, tmp_path):
