@@ -141,7 +141,10 @@ def _fit_map(
     logits: np.ndarray, labels: np.ndarray, method: str, balanced: bool
 ) -> tuple[float, float]:
     """``(slope, bias)`` minimising the (weighted) log loss against Platt's targets."""
-    x = torch.tensor(logits, dtype=torch.float64)
+    # Fitted on logits of unit size, then scaled back: a barely trained detector's logits
+    # can differ by 1e-5, where the loss is too flat in the slope for the optimiser to move.
+    size = float(np.sqrt(np.mean(np.square(logits)))) or 1.0
+    x = torch.tensor(logits / size, dtype=torch.float64)
     y = torch.tensor(labels, dtype=torch.float64)
     fakes = y.sum()
     reals = len(y) - fakes
@@ -166,7 +169,7 @@ def _fit_map(
         return loss
 
     optimizer.step(closure)
-    return float(log_slope.detach().exp()), float(bias.detach())
+    return float(log_slope.detach().exp()) / size, float(bias.detach())
 
 
 def fit_calibration(

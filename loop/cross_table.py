@@ -11,7 +11,7 @@ logits (its score the sigmoid), as in the paper.
 
 Columns (``crosseval.csv``), the names of ``fakedetect.crosseval``'s table: video AUC,
 frame AUC, AP, EER, log loss, balanced accuracy at 0.5 and expected calibration error of
-the video scores. Then each detector is calibrated (:mod:`loop.calibration`) on the
+the video scores. Then each detector is calibrated (:mod:`fakedetect.calibration`) on the
 validation split of the set it was validated on in training (the supervised detector on
 FOMM's validation videos, the self-blended one on the validation reals and their
 self-blends: it never meets a FOMM fake), and its measures on every test set are given
@@ -34,9 +34,10 @@ import torch
 
 from datamodules.extraction.crops import faces_of_video
 from datamodules.video_io import UnreadableVideoError
+from fakedetect.calibration import calibration_measures, fit_calibration
 from fakedetect.metrics import detection_metrics
+from fakedetect.reliability import DEFAULT_BINS
 from fakedetect.scoring import VideoScorer, jpeg_roundtrip
-from loop.calibration import DEFAULT_BINS, calibration_measures, fit_logit_map
 
 TABLE_COLUMNS = [
     "detector", "test_set", "videos", "real", "fake", "no_face", "unreadable", "auc_video",
@@ -152,11 +153,17 @@ def table_row(
         "no_face": len(videos) - unreadable - len(scored),
         "unreadable": unreadable,
         "auc_frame": frame.get("auc", math.nan),
-        "ece_video": calibration_measures(logits, labels)["ece"] if len(logits) else math.nan,
+        "ece_video": _measures(logits, labels)["ece"] if len(logits) else math.nan,
     }
     for name in ("auc", "ap", "eer", "logloss", "bacc"):
         row[f"{name}_video"] = video.get(name, math.nan)
     return {column: row[column] for column in TABLE_COLUMNS}
+
+
+def _measures(logits: np.ndarray, labels: np.ndarray, bins: int = DEFAULT_BINS) -> dict:
+    """The detector package's calibration measures under this table's column names."""
+    measured = calibration_measures(logits, labels, bins)
+    return {"ece": measured["ece"], "bacc": measured["bacc"], "logloss": measured["nll"]}
 
 
 def calibration_rows(
@@ -171,12 +178,14 @@ def calibration_rows(
     fit = video_logits(validation, detector)
     rows = []
     for method in methods:
-        mapping = fit_logit_map(fit["logit"].to_numpy(), fit["label"].to_numpy(), method)
+        mapping = fit_calibration(
+            fit["logit"].to_numpy(), fit["label"].to_numpy(), method, fitted_on=fitted_on, bins=bins
+        )
         for test_set, faces in tests.items():
             scored = video_logits(faces, detector)
             logits, labels = scored["logit"].to_numpy(), scored["label"].to_numpy()
-            before = calibration_measures(logits, labels, bins)
-            after = calibration_measures(mapping.apply(logits), labels, bins)
+            before = _measures(logits, labels, bins)
+            after = _measures(mapping.apply(logits), labels, bins)
             row = {"detector": detector, "test_set": test_set, "method": method}
             row |= {"fitted_on": fitted_on, "val_videos": len(fit), "slope": mapping.slope}
             row["bias"] = mapping.bias

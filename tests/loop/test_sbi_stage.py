@@ -11,9 +11,10 @@ from omegaconf import open_dict
 from datamodules.embedded import EmbeddedSpec, ensure_embedded_dataset
 from datamodules.video_io import read_video
 from datamodules.video_writer import write_video
+from fakedetect.calibration import fit_calibration
+from fakedetect.reliability import expected_calibration_error
 from fakedetect.self_blend import SelfBlend
 from loop import report_guide as guide
-from loop.calibration import expected_calibration_error, fit_logit_map
 from loop.report_sbi import sbi_section
 from loop.sbi_stage import reals_outside_test, run_sbi_stages
 from loop.self_blended_videos import write_self_blended_videos
@@ -108,14 +109,14 @@ def test_self_blended_copies_change_the_face_and_keep_the_reals(tmp_path):
 def test_calibration_maps_keep_the_ranking_and_platt_moves_the_threshold():
     logits = np.array([2.0, 2.5, 3.0, 3.5, 5.0, 6.0, 7.0, 8.0])  # reals all above 0
     labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    platt = fit_logit_map(logits, labels, "platt")
-    temperature = fit_logit_map(logits, labels, "temperature")
+    platt = fit_calibration(logits, labels, "platt")
+    temperature = fit_calibration(logits, labels, "temperature")
     assert platt.slope > 0 and temperature.slope > 0 and temperature.bias == 0
     assert (platt.apply(logits)[labels == 0] < 0).all() and (platt.apply(logits)[4:] > 0).all()
     assert (temperature.apply(logits) > 0).all()  # a temperature cannot cross the threshold
     assert expected_calibration_error(np.array([0.9, 0.9]), np.array([0, 0])) == pytest.approx(0.9)
     with pytest.raises(ValueError, match="real and fake"):
-        fit_logit_map(logits[:4], labels[:4])
+        fit_calibration(logits[:4], labels[:4])
 
 
 @pytest.mark.slow
