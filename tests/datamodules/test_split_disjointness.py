@@ -238,6 +238,7 @@ CASES = {
     "mgif": "fomm",
     "nemo": "fomm",
     "taichi": "fomm",
+    "ted": "fomm",
     "vox": "fomm",
     "embedded": embedded_case,
     "ffpp": ffpp_case,
