@@ -33,7 +33,7 @@ import hydra  # noqa: E402
 import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from pytorch_lightning.plugins.layer_sync import LayerSync, TorchSyncBatchNorm  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -111,9 +111,31 @@ def build_model(model: str) -> nn.Module:
         from fakedetect.nets import LogitEnsemble
 
         return LogitEnsemble([build_model(member).net for member in ENSEMBLE_MEMBERS])
-    config = compose_train_config([f"model={model}", *NO_DOWNLOADS[_family(model)]]).model
+    overrides = NO_DOWNLOADS[_family(model)]
+    present = compose_train_config([f"model={model}"]).model
+    # Only the keys the model has (TPSMM's AVD stage trains no perceptual loss).
+    overrides = [o for o in overrides if _has_key(present, o.split("=", 1)[0])]
+    if OmegaConf.is_missing(present, "init_from"):
+        overrides.append("model.init_from=null")  # an AVD stage on random weights suffices
+    config = compose_train_config([f"model={model}", *overrides]).model
     torch.manual_seed(0)  # the same random weights every run: the table repeats
     return hydra.utils.instantiate(config)
+
+
+def _has_key(model_config: DictConfig, key: str) -> bool:
+    """Whether ``model.<a>.<b>`` names an existing key of the model config."""
+    node: object = model_config
+    for part in key.removeprefix("model.").split("."):
+        if not isinstance(node, DictConfig) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _tpsmm_input_size(module: nn.Module) -> int:
+    """The smallest side TPSMM's dense-motion hourglass accepts (each level halves it)."""
+    motion = module.hparams.model_params["dense_motion_params"]
+    return max(64, int(2 ** motion["num_blocks"] / motion["scale_factor"]))
 
 
 def _fomm_input_size(module: nn.Module) -> int:
@@ -134,6 +156,12 @@ def network_outputs(module: nn.Module) -> dict[str, torch.Tensor]:
     """
     module.eval()
     generator = torch.Generator().manual_seed(0)
+    if hasattr(module, "reconstruction_animator") and not hasattr(module, "generator_losses"):
+        # TPSMM (and its AVD stage): every network takes part in animating a frame.
+        size = _tpsmm_input_size(module)
+        frames = torch.rand(3, 3, size, size, generator=generator)
+        animator = module.reconstruction_animator(frames[0])
+        return {"prediction": animator(frames[1:])["prediction"]}
     if hasattr(module, "generator_losses"):
         size = _fomm_input_size(module)
         source, driving = torch.rand(2, 1, 3, size, size, generator=generator)
