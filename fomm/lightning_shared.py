@@ -9,6 +9,7 @@ animator for one source frame (:meth:`ReconstructionValidation.reconstruction_an
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -38,7 +39,7 @@ def reconstruction_scores() -> torch.nn.ModuleDict:
     )
 
 
-class ReconstructionValidation:
+class ReconstructionValidation(ABC):
     """Validation and test steps of the animation models, for a ``pl.LightningModule``.
 
     The module must have ``hparams.val_batch_frames``, ``hparams.val_max_frames`` and
@@ -46,6 +47,7 @@ class ReconstructionValidation:
     and implement :meth:`reconstruction_animator`.
     """
 
+    @abstractmethod
     def reconstruction_animator(self, source: Tensor) -> Any:
         """An animator of ``source`` (3, H, W) driven by absolute motion.
 
@@ -53,7 +55,6 @@ class ReconstructionValidation:
         ``prediction``, ``kp_driving`` (and with ``visualize`` the grid's ``deformed`` and
         ``occlusion_map``); its ``kp_source`` holds the source's points.
         """
-        raise NotImplementedError
 
     def _reconstruction_l1(
         self, batch: dict[str, Any], stage: str, batch_idx: int
