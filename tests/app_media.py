@@ -14,8 +14,10 @@ import torch
 import yaml
 from fomm_tool_media import TINY_MODEL_PARAMS
 from pipeline_checkpoints import write_tiny_checkpoint
+from tpsmm_tiny import tiny_params
 
 from fomm.nets import build_networks
+from fomm.tpsmm.nets import build_tpsmm_networks
 
 RUN_NAME = "2026-11-30_08-00-00"
 NO_GRADIO = "gradio is not installed: `make test-browser` (or `make app`) installs the app extra"
@@ -53,6 +55,18 @@ def write_tiny_fomm_ckpt(path: Path, size: int = 64, seed: int = 0) -> Path:
     return path
 
 
+def write_tiny_tpsmm_ckpt(path: Path, size: int = 64, seed: int = 0) -> Path:
+    """A TPSMM ``.ckpt`` of random tiny networks as its AVD stage saves it (AVD included)."""
+    torch.manual_seed(seed)
+    networks = build_tpsmm_networks(tiny_params())
+    hparams = {"model_params": tiny_params(), "train_params": {}, "train_avd_params": {}}
+    state = {f"networks.{key}": value for key, value in networks.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"fomm_meta": {"frame_shape": [size, size, 3]}}
+    torch.save({"state_dict": state, "hyper_parameters": hparams, **meta}, path)
+    return path
+
+
 def _record(stage_dir: Path, checkpoint: Path) -> None:
     record = {
         "best_model_path": str(checkpoint.relative_to(stage_dir)),
@@ -65,10 +79,12 @@ def _record(stage_dir: Path, checkpoint: Path) -> None:
 
 
 def write_loop_run(runs_dir: Path, name: str, sample_video: Path) -> Path:
-    """A finished loop run: both stages' checkpoints and records, its config, a report."""
+    """A finished loop run (``cross_generator=true``): checkpoints, records, config, report."""
     run = runs_dir / name
     fomm = write_tiny_fomm_ckpt(run / "fomm" / "checkpoints" / "best.ckpt")
     _record(run / "fomm", fomm)
+    tpsmm = write_tiny_tpsmm_ckpt(run / "tpsmm" / "checkpoints" / "best.ckpt")
+    _record(run / "tpsmm", tpsmm)
     detector = write_tiny_checkpoint(run / "detector" / "checkpoints" / "best.ckpt")
     _record(run / "detector", detector)
     (run / ".hydra").mkdir()

@@ -7,6 +7,7 @@ import os
 import gradio as gr
 
 from datamodules.devices import resolve_device
+from fomm.animators import MOTION_MODES
 from loop.app.inputs import check_image, check_video, page_errors
 from loop.app.models import ANIMATION_MODELS, LoadedNetworks, animation_model
 from loop.app.samples import Samples
@@ -38,13 +39,16 @@ def run_animation(
     model: str = ANIMATION_MODELS[0].name,
     checkpoint: str | None = None,
     config: str | None = None,
-    relative: bool = True,
+    mode: str = "relative",
     adapt_scale: bool = True,
     find_best_frame: bool = False,
     crop_source: bool = False,
     crop_driving: bool = False,
 ) -> tuple[str, str, str]:
     """Animate ``image`` with ``video``; return the mp4, the side-by-side mp4 and a summary.
+
+    ``mode`` is the motion transfer of :mod:`fomm.animators` (``relative``, ``standard``
+    (absolute), or ``avd`` for a TPSMM with a trained AVD network), the same for both models.
 
     Raises:
         gradio.Error: a bad upload.
@@ -70,7 +74,7 @@ def run_animation(
         driving,
         folder / "animation.mp4",
         networks=networks,
-        relative=relative,
+        mode=mode,
         adapt_scale=adapt_scale,
         find_best_frame=find_best_frame,
         crop_source=crop_source,
@@ -82,7 +86,7 @@ def run_animation(
     best = f", motion measured from driving frame {result.best_frame}" if find_best_frame else ""
     summary = (
         f"{result.num_frames} frames at {float(result.fps):.2f} fps, "
-        f"{result.size}x{result.size}{best}, in {result.seconds:.1f} s with {model} "
+        f"{result.size}x{result.size}{best}, {mode} motion, in {result.seconds:.1f} s with {model} "
         f"weights `{checkpoint}` ({origin}). The sound is the driving video's."
     )
     return str(result.output), str(result.side_by_side), summary
@@ -118,7 +122,12 @@ def build_animate_tab(settings: AppSettings, samples: Samples) -> None:
             config_path = settings.fomm_config or ""
             config = gr.Textbox(value=config_path, label="Config yaml (official checkpoints only)")
             with gr.Row():
-                relative = gr.Checkbox(value=True, label="Relative motion")
+                mode = gr.Dropdown(
+                    list(MOTION_MODES),
+                    value="relative",
+                    label="Motion (relative, standard = absolute, avd = TPSMM's AVD)",
+                    elem_id="motion-mode",
+                )
                 adapt_scale = gr.Checkbox(value=True, label="Adapt movement scale")
                 best_frame = gr.Checkbox(value=False, label="Find best frame")
                 crop_source = gr.Checkbox(value=False, label="Crop the portrait's face")
@@ -136,7 +145,7 @@ def build_animate_tab(settings: AppSettings, samples: Samples) -> None:
         model: str = default_model,
         checkpoint: str = checkpoint,
         config: str = config_path,
-        relative: bool = True,
+        mode: str = "relative",
         adapt_scale: bool = True,
         find_best_frame: bool = False,
         crop_source: bool = False,
@@ -150,7 +159,7 @@ def build_animate_tab(settings: AppSettings, samples: Samples) -> None:
             model,
             checkpoint,
             config,
-            relative,
+            mode,
             adapt_scale,
             find_best_frame,
             crop_source,
@@ -165,7 +174,7 @@ def build_animate_tab(settings: AppSettings, samples: Samples) -> None:
             model,
             weights,
             config,
-            relative,
+            mode,
             adapt_scale,
             best_frame,
             crop_source,

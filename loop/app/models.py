@@ -2,8 +2,9 @@
 
 Each entry says how to load its weights and how to animate with them, both the model's
 own functions (nothing is reimplemented here), and which loop stage trains it (whose
-newest checkpoint is its default). A new model (TPSMM, when its animation lands) is one
-more :class:`AnimationModel` in :data:`ANIMATION_MODELS`.
+newest checkpoint is its default). Both motion models load and animate through the same
+functions of the animation package (:func:`fomm.media.load_model` recognises either);
+a new model is one more :class:`AnimationModel` in :data:`ANIMATION_MODELS`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ ANIMATION_MODELS: tuple[AnimationModel, ...] = (
         animate=animate_files,
         loop_stage="fomm",
         weights_help="a `.ckpt` trained here, or an official `*.pth.tar` with its yaml config",
+    ),
+    AnimationModel(
+        name="TPSMM",
+        load=load_model,
+        animate=animate_files,
+        loop_stage="tpsmm",
+        weights_help=(
+            "a `.ckpt` trained here (`python -m loop motion_model=tpsmm`), or an official "
+            "`*.pth.tar` with its yaml config; motion `avd` needs a trained AVD network"
+        ),
     ),
 )
 

@@ -77,6 +77,17 @@ def test_animation_keeps_frames_and_sound_and_writes_the_comparison(app_settings
     assert RUN_NAME in summary and "6 frames" in summary
 
 
+def test_both_motion_models_animate_in_every_mode_they_have(app_settings, short_driving):
+    samples = ensure_samples(app_settings.samples_dir)
+    output, _, summary = run_animation(
+        app_settings, samples.portrait, short_driving, model="TPSMM", mode="avd"
+    )
+    assert _streams(output) == (6, 64, 1)
+    assert "avd motion" in summary and "TPSMM" in summary and "/tpsmm/" in summary
+    with pytest.raises(gr.Error, match="mode=avd needs a Thin-Plate-Spline"):
+        page_errors(run_animation)(app_settings, samples.portrait, short_driving, mode="avd")
+
+
 def test_without_weights_the_page_says_to_run_make_run(tmp_path, app_settings, short_driving):
     samples = ensure_samples(app_settings.samples_dir)
     settings = _empty_settings(tmp_path)
