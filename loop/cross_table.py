@@ -15,7 +15,9 @@ the video scores. Then each detector is calibrated (:mod:`fakedetect.calibration
 validation split of the set it was validated on in training (the supervised detector on
 FOMM's validation videos, the self-blended one on the validation reals and their
 self-blends: it never meets a FOMM fake), and its measures on every test set are given
-before and after (``calibration.csv``). A video that cannot be read is skipped and
+before and after (``calibration.csv``), with a reliability diagram of each detector's
+video scores on every test set, raw and through each map (``reliability/<detector>.png``).
+A video that cannot be read is skipped and
 counted; one without a face has no score and is counted too.
 """
 
@@ -30,13 +32,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
+from scipy.special import expit
 
 from datamodules.extraction.crops import faces_of_video
 from datamodules.video_io import UnreadableVideoError
 from fakedetect.calibration import calibration_measures, fit_calibration
-from fakedetect.metrics import detection_metrics
-from fakedetect.reliability import DEFAULT_BINS
+from fakedetect.crosseval.table import metrics_row
+from fakedetect.reliability import DEFAULT_BINS, plot_reliability
 from fakedetect.scoring import VideoScorer, jpeg_roundtrip
 
 TABLE_COLUMNS = [
@@ -103,19 +105,25 @@ class _FaceLogits:
             faces = self.scorer.faces_table(rows["frame"], rows["face_rank"], logits[index])
             self.by_path[str(path)] = faces
 
-    def of_set(self, name: str, split: str, videos: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-        """Face rows of a set's videos (``test_set, split, video, label, frame, logit_*``)."""
+    def of_set(
+        self, name: str, split: str, videos: pd.DataFrame
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """A set's face rows (``test_set, split, video, label, frame, logit_*``) and videos.
+
+        The video table is ``video, label, status`` with ``status`` ``ok``, ``no_face`` or
+        ``unreadable``, as :mod:`fakedetect.crosseval` counts them.
+        """
         self.score(list(videos["path"]))
-        tables, unreadable = [], 0
+        tables, statuses = [], []
         for video in videos.itertuples(index=False):
             faces = self.by_path[video.path]
-            if faces is None:
-                unreadable += 1
-            elif len(faces):
+            status = "unreadable" if faces is None else "ok" if len(faces) else "no_face"
+            statuses.append((video.video, video.label, status))
+            if status == "ok":
                 labelled = faces.assign(test_set=name, split=split, video=video.video)
                 tables.append(labelled.assign(label=video.label))
         faces = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-        return faces, unreadable
+        return faces, pd.DataFrame(statuses, columns=["video", "label", "status"])
 
 
 def video_logits(faces: pd.DataFrame, detector: str) -> pd.DataFrame:
@@ -126,37 +134,32 @@ def video_logits(faces: pd.DataFrame, detector: str) -> pd.DataFrame:
     ).reset_index()
 
 
-def _metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    if not len(logits):
-        return {}
-    values = detection_metrics(torch.tensor(logits), torch.tensor(labels, dtype=torch.float32))
-    return {name: float(value) for name, value in values.items()}
-
-
 def table_row(
-    detector: str, test_set: str, faces: pd.DataFrame, videos: pd.DataFrame, unreadable: int
+    detector: str,
+    test_set: str,
+    faces: pd.DataFrame,
+    videos: pd.DataFrame,
+    bins: int = DEFAULT_BINS,
 ) -> dict[str, Any]:
-    """One detector on one test set: counts and the video- and frame-level metrics."""
-    scored = (
-        video_logits(faces, detector) if len(faces) else pd.DataFrame(columns=["label", "logit"])
-    )
-    logits = scored["logit"].to_numpy(np.float64)
-    labels = scored["label"].to_numpy(np.float64)
-    video = _metrics(logits, labels)
-    frame = _metrics(faces[f"logit_{detector}"].to_numpy(np.float64), faces["label"].to_numpy())
-    row = {
-        "detector": detector,
-        "test_set": test_set,
-        "videos": len(scored),
-        "real": int((labels == 0).sum()),
-        "fake": int((labels == 1).sum()),
-        "no_face": len(videos) - unreadable - len(scored),
-        "unreadable": unreadable,
-        "auc_frame": frame.get("auc", math.nan),
-        "ece_video": _measures(logits, labels)["ece"] if len(logits) else math.nan,
-    }
-    for name in ("auc", "ap", "eer", "logloss", "bacc"):
-        row[f"{name}_video"] = video.get(name, math.nan)
+    """One detector on one test set, by the rows builder of ``fakedetect.crosseval``.
+
+    Args:
+        detector: its name (face logits in ``logit_<detector>``).
+        test_set: the set's name.
+        faces: the set's face rows (:meth:`_FaceLogits.of_set`).
+        videos: the set's ``video, label, status`` table.
+        bins: reliability bins of the ECE.
+    """
+    if len(faces):
+        logits = video_logits(faces, detector)[["video", "logit"]]
+        # its own logits, not the ensemble's "logit" the scorer's face table also holds
+        frames = faces.drop(columns="logit", errors="ignore")
+        frames = frames.rename(columns={f"logit_{detector}": "logit"})
+    else:
+        logits = pd.DataFrame(columns=["video", "logit"])
+        frames = pd.DataFrame(columns=["label", "logit"])
+    table = videos.merge(logits, on="video", how="left")
+    row = {"detector": detector, "test_set": test_set} | metrics_row(table, frames, bins)
     return {column: row[column] for column in TABLE_COLUMNS}
 
 
@@ -166,6 +169,9 @@ def _measures(logits: np.ndarray, labels: np.ndarray, bins: int = DEFAULT_BINS) 
     return {"ece": measured["ece"], "bacc": measured["bacc"], "logloss": measured["nll"]}
 
 
+Curves = dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+
+
 def calibration_rows(
     detector: str,
     fitted_on: str,
@@ -173,10 +179,15 @@ def calibration_rows(
     tests: Mapping[str, pd.DataFrame],
     methods: Sequence[str],
     bins: int = DEFAULT_BINS,
-) -> list[dict[str, Any]]:
-    """Fit each method on ``detector``'s validation videos; measure every test set before/after."""
+) -> tuple[list[dict[str, Any]], Curves]:
+    """Fit each method on ``detector``'s validation videos; measure every test set before/after.
+
+    Returns:
+        The rows of ``calibration.csv`` and the reliability curves of the video scores,
+        ``{test set: {"raw" | method: (probabilities, labels)}}``.
+    """
     fit = video_logits(validation, detector)
-    rows = []
+    rows, curves = [], {}
     for method in methods:
         mapping = fit_calibration(
             fit["logit"].to_numpy(), fit["label"].to_numpy(), method, fitted_on=fitted_on, bins=bins
@@ -186,13 +197,15 @@ def calibration_rows(
             logits, labels = scored["logit"].to_numpy(), scored["label"].to_numpy()
             before = _measures(logits, labels, bins)
             after = _measures(mapping.apply(logits), labels, bins)
+            panel = curves.setdefault(test_set, {"raw": (expit(logits), labels)})
+            panel[method] = (expit(mapping.apply(logits)), labels)
             row = {"detector": detector, "test_set": test_set, "method": method}
             row |= {"fitted_on": fitted_on, "val_videos": len(fit), "slope": mapping.slope}
             row["bias"] = mapping.bias
             for name in MEASURES:
                 row[f"{name}_before"], row[f"{name}_after"] = before[name], after[name]
             rows.append(row)
-    return rows
+    return rows, curves
 
 
 def cross_table(
@@ -224,13 +237,17 @@ def cross_table(
     faces = {key: logits.of_set(*key, table) for key, table in videos.items()}
     rows, tests = [], {}
     for name in test_sets:
-        tests[name], unreadable = faces[(name, "test")]
-        table = videos[(name, "test")]
-        rows += [table_row(d, name, tests[name], table, unreadable) for d in scorer.model_names]
+        tests[name], statuses = faces[(name, "test")]
+        rows += [table_row(d, name, tests[name], statuses, bins) for d in scorer.model_names]
     calibration = []
     for detector, name in calibrate_on.items():
         validation = faces[(name, "val")][0]
-        calibration += calibration_rows(detector, f"{name} (val)", validation, tests, methods, bins)
+        fitted, curves = calibration_rows(
+            detector, f"{name} (val)", validation, tests, methods, bins
+        )
+        calibration += fitted
+        title = f"{detector}: video scores before and after calibration on {name} (val)"
+        plot_reliability(curves, output_dir / "reliability" / f"{detector}.png", title, bins)
     all_faces = [table for table, _ in faces.values()]
     result = CrossTable(
         pd.DataFrame(rows, columns=TABLE_COLUMNS),

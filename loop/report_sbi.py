@@ -117,7 +117,10 @@ def _calibration_rows(out: Path) -> list[str]:
             + " | ".join(change)
             + " |"
         )
-    return [*lines, "", guide.CALIBRATION, ""]
+    lines += ["", guide.CALIBRATION, ""]
+    for plot in sorted((out / "crosseval" / "reliability").glob("*.png")):
+        lines += [f"![reliability of {plot.stem}]({plot.relative_to(out)})", ""]
+    return lines
 
 
 def sbi_section(out: Path, metrics: Mapping[str, Any]) -> list[str]:

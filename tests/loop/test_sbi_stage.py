@@ -15,6 +15,7 @@ from fakedetect.calibration import fit_calibration
 from fakedetect.reliability import expected_calibration_error
 from fakedetect.self_blend import SelfBlend
 from loop import report_guide as guide
+from loop.cross_table import calibration_rows, table_row
 from loop.report_sbi import sbi_section
 from loop.sbi_stage import reals_outside_test, run_sbi_stages
 from loop.self_blended_videos import write_self_blended_videos
@@ -120,6 +121,35 @@ def test_calibration_maps_keep_the_ranking_and_platt_moves_the_threshold():
 
 
 @pytest.mark.slow
+def test_the_table_counts_what_it_could_not_score_and_scores_the_rest():
+    # Two faces of each scored video; "c" had no face, "d" could not be read.
+    faces = pd.DataFrame(
+        {
+            "video": ["a", "a", "b", "b", "e", "e"],
+            "label": [0, 0, 1, 1, 1, 1],
+            "logit_x": [-2.0, 0.0, 1.0, 3.0, -4.0, -4.0],
+            "logit": 0.0,  # the scorer's ensemble logit: the table must not read it
+        }
+    )
+    videos = pd.DataFrame(
+        {
+            "video": list("abcde"),
+            "label": [0, 1, 1, 0, 1],
+            "status": ["ok", "ok", "no_face", "unreadable", "ok"],
+        }
+    )
+    row = table_row("x", "set", faces, videos)
+    assert (row["videos"], row["real"], row["fake"]) == (3, 1, 2)
+    assert (row["no_face"], row["unreadable"]) == (1, 1)
+    # video logits -1 (real), 2 and -4 (fakes): one fake ranks below the real one
+    assert row["auc_video"] == pytest.approx(0.5)
+    assert row["bacc_video"] == pytest.approx(0.75)
+    # Calibration curves: the raw scores and each map's, per test set.
+    rows, curves = calibration_rows("x", "set (val)", faces, {"set": faces}, ["temperature"])
+    assert len(rows) == 1 and set(curves["set"]) == {"raw", "temperature"}
+    np.testing.assert_allclose(np.sort(curves["set"]["raw"][0]), 1 / (1 + np.exp([4, 1, -2])))
+
+
 def test_the_sbi_stages_train_stress_and_compare_both_detectors(make_cfg, tmp_path):
     labels = write_generated_layout(tmp_path)
     out = tmp_path / "loop"
@@ -177,5 +207,10 @@ def test_the_sbi_stages_train_stress_and_compare_both_detectors(make_cfg, tmp_pa
     images = [line.split("](")[1].rstrip(")") for line in section.splitlines() if "![" in line]
     assert "sbi/self_blend_preview.png" in images and all((out / i).is_file() for i in images)
     assert any(image.startswith("studies/robustness_sbi/") for image in images)
+    # A reliability diagram per calibrated detector, shown in the report.
+    assert {i for i in images if i.startswith("crosseval/reliability/")} == {
+        "crosseval/reliability/supervised.png",
+        "crosseval/reliability/sbi.png",
+    }
     rerun = run_sbi_stages(cfg, out, labels, supervised, {})
     assert rerun == metrics
