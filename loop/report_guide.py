@@ -76,7 +76,10 @@ the face in half the videos; `occlusion_events.csv`): `face_covered` is the shar
 face really hidden, `covered_frames` the frames with at least 10% of it hidden,
 `auc_<measure>_true` how well each measure tells those frames from clean ones (0.5:
 not at all), `pearson_<measure>_true` its correlation with the covered share, and
-`<measure>_covered` / `_clean` and `l1_covered` / `l1_clean` the means on each kind.""",
+`<measure>_covered` / `_clean` and `l1_covered` / `l1_clean` the means on each kind.
+With a TPSMM the two measures are of its finest mask (the one that blends the output);
+its four masks, and their mean resized to the finest (`<measure>_combined`), are each
+scored alike in `occlusion_measures.csv`.""",
     "robustness": """\
 What it measures: every real and fake test video scored by the detector under each
 perturbation (downscale, rotation, blur, noise, JPEG, H.264) at each strength, applied to
