@@ -93,16 +93,17 @@ say nothing about robustness.""",
 }
 
 OCCLUSION_COMPARISON = """\
-How to read it: both motion models reconstruct the same test videos from frame 0 with the
-occlusion study's settings (`cross_generator=true`). `output` is the map that blends the
-generated frame (FOMM's only map, TPSMM's finest mask); `level0` to `level3` are TPSMM's
-masks from the coarsest (1/8 of the frame side) to the finest, `combined` their mean
-resized to the finest. `occluded_fraction` counts the pixels below the threshold,
-`occlusion_mean` is one minus the map's mean (soft). AUC: the frames with the face really
-covered told from clean ones by the measure (0.5: not at all, below 0.5: the map marks
-less where the face is hidden); Pearson: with the true covered share; Spearman: with the
-reconstruction L1, which also grows with head motion. An untrained or briefly trained
-map is near constant: its AUCs then say little, whichever the model."""
+How to read it: both motion models reconstruct the same test videos from frame 0 with
+the occlusion study's settings (`cross_generator=true`). `output` is the map that blends
+the generated frame (FOMM's only map, TPSMM's finest mask); `level0` to `level3` are
+TPSMM's masks from the coarsest (1/8 of the frame side) to the finest (`level3` is
+`output` again), `combined` their mean resized to the finest. `occluded_fraction` counts
+the pixels below the threshold, `occlusion_mean` is one minus the map's mean (soft).
+AUC: the frames with the face really covered told from clean ones by the measure (0.5:
+not at all, below 0.5: the map marks less where the face is hidden); Pearson: with the
+true covered share; Spearman: with the reconstruction L1, which also grows with head
+motion. An untrained or briefly trained map is near constant: its AUCs then say little,
+whichever the model."""
 
 SBI = """\
 What it is: a second detector, the supervised one's network, augmentation and step
