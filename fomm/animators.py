@@ -39,6 +39,18 @@ def motion_model_name(networks: Any) -> str:
     return "tpsmm" if is_tpsmm(networks) else "fomm"
 
 
+def occlusion_mask_levels(networks: Any) -> int:
+    """How many occlusion masks the model predicts per frame (its resolutions).
+
+    Why: a study that measures every mask must know its table's columns before the first
+    frame. TPSMM's multi-resolution masks are one per inpainting level (four); FOMM and a
+    single-mask TPSMM have one; an FOMM without an occlusion map none.
+    """
+    if is_tpsmm(networks):
+        return len(networks.dense_motion_network.occlusion)
+    return 1 if getattr(networks.generator, "estimate_occlusion_map", False) else 0
+
+
 def resolve_mode(mode: str | None, relative: bool = True) -> str:
     """The motion mode: ``mode`` when given, else FOMM's ``relative`` flag mapped to one.
 

@@ -36,6 +36,9 @@ class Reconstruction:
         occluded_fraction: ``(T,)`` share of occlusion-map pixels below
             :data:`OCCLUSION_THRESHOLD`; None for models without an occlusion map.
         occlusion_maps: ``(T, 1, h, w)`` float32 maps when asked for, else None.
+        occlusion_levels: when asked for, every resolution's map, coarse to fine, each
+            ``(T, 1, h_l, w_l)`` float32: TPSMM's multi-resolution masks (the last is
+            ``occlusion_maps``), the one map of FOMM or a single-mask TPSMM; else None.
         kp_source: ``(K, 2)`` source keypoints in [-1, 1] (x, y).
         kp_driving: ``(T, K, 2)`` keypoints detected in each driving frame.
         jacobian_driving: ``(T, K, 2, 2)`` their Jacobians, None without.
@@ -48,6 +51,7 @@ class Reconstruction:
     kp_source: np.ndarray
     kp_driving: np.ndarray
     jacobian_driving: np.ndarray | None
+    occlusion_levels: list[Tensor] | None = None
 
     @property
     def l1_mean(self) -> float:
@@ -72,6 +76,7 @@ def reconstruct(
     relative_jacobian: bool = True,
     initial_frame: int = 0,
     return_occlusion_maps: bool = False,
+    return_occlusion_levels: bool = False,
     autocast_dtype: torch.dtype | None = None,
 ) -> Reconstruction:
     """Animate ``source`` with every frame of ``driving`` and compare with ``driving``.
@@ -89,6 +94,8 @@ def reconstruct(
         relative_jacobian: with ``relative``, transfer the Jacobians' change.
         initial_frame: with ``relative``, the driving frame motion is measured from.
         return_occlusion_maps: keep the occlusion maps (``(T, 1, h, w)`` float32).
+        return_occlusion_levels: keep every resolution's occlusion map (TPSMM's
+            multi-resolution masks; FOMM's one map).
         autocast_dtype: e.g. ``torch.bfloat16`` on GPUs; None for fp32.
 
     Returns:
@@ -109,6 +116,7 @@ def reconstruct(
     if relative:
         animator.set_initial(driving[initial_frame])
     predictions, l1, occluded, maps, kp_values, jacobians = [], [], [], [], [], []
+    levels: list[list[Tensor]] = []
     for start in range(0, driving.shape[0], batch_size):
         target = driving[start : start + batch_size]
         out = animator(target, visualize=True)
@@ -121,6 +129,8 @@ def reconstruct(
             occluded.append((occlusion < OCCLUSION_THRESHOLD).float().mean(dim=(1, 2, 3)))
             if return_occlusion_maps:
                 maps.append(occlusion)
+            if return_occlusion_levels:
+                levels.append([m.float().cpu() for m in out.get("occlusion_levels", [occlusion])])
         kp_values.append(points_of(out["kp_driving"]).float().cpu())
         if "jacobian" in out["kp_driving"]:
             jacobians.append(out["kp_driving"]["jacobian"].float().cpu())
@@ -132,4 +142,7 @@ def reconstruct(
         kp_source=points_of(animator.kp_source)[0].float().cpu().numpy(),
         kp_driving=torch.cat(kp_values).numpy(),
         jacobian_driving=torch.cat(jacobians).numpy() if jacobians else None,
+        occlusion_levels=[torch.cat(level) for level in zip(*levels, strict=True)]
+        if levels
+        else None,
     )

@@ -24,6 +24,11 @@ import pandas as pd
 from datamodules.video_io import read_frames
 from loop import report_guide as guide
 from loop.cross_generator import cross_generator_markdown
+from loop.occlusion_comparison import (
+    COMPARISON_CSV,
+    occlusion_comparison_markdown,
+    occlusion_comparison_meanings,
+)
 from loop.report_sbi import MEANINGS as SBI_MEANINGS
 from loop.report_sbi import sbi_section
 
@@ -197,6 +202,7 @@ def write_report(
     """Write ``out/report.md`` from the stages' outputs and return its path."""
     seconds = metrics.get("seconds", {})
     motion = metrics.get("motion_model", "fomm")
+    headline = {**MEANINGS, **occlusion_comparison_meanings(metrics)}
     lines = [
         "# deepfake-lab: the loop report",
         "",
@@ -206,7 +212,7 @@ def write_report(
         "",
         "## Headline numbers",
         "",
-        *_table([(k, _format(metrics.get(k)), m) for k, m in MEANINGS.items()]),
+        *_table([(k, _format(metrics.get(k)), m) for k, m in headline.items()]),
         "",
         "## 1. FOMM, trained here",
         "",
@@ -241,6 +247,10 @@ def write_report(
     ]
     for name, summary in studies.items():
         lines += _study_section(name, out / "studies" / name, summary, out)
+    comparison = out / "studies" / COMPARISON_CSV
+    if comparison.is_file():
+        rows = pd.read_csv(comparison)
+        lines += occlusion_comparison_markdown(rows.to_dict(orient="records"))
     cross = out / "cross_generator.json"
     if cross.is_file():
         lines += cross_generator_markdown(json.loads(cross.read_text()))

@@ -76,7 +76,10 @@ the face in half the videos; `occlusion_events.csv`): `face_covered` is the shar
 face really hidden, `covered_frames` the frames with at least 10% of it hidden,
 `auc_<measure>_true` how well each measure tells those frames from clean ones (0.5:
 not at all), `pearson_<measure>_true` its correlation with the covered share, and
-`<measure>_covered` / `_clean` and `l1_covered` / `l1_clean` the means on each kind.""",
+`<measure>_covered` / `_clean` and `l1_covered` / `l1_clean` the means on each kind.
+With a TPSMM the two measures are of its finest mask (the one that blends the output);
+its four masks, and their mean resized to the finest (`<measure>_combined`), are each
+scored alike in `occlusion_measures.csv`.""",
     "robustness": """\
 What it measures: every real and fake test video scored by the detector under each
 perturbation (downscale, rotation, blur, noise, JPEG, H.264) at each strength, applied to
@@ -88,6 +91,19 @@ its strengths, and the mean real and fake scores at the strongest. An AUC that f
 detector that gives every video the same score has not learned yet, and then its AUCs
 say nothing about robustness.""",
 }
+
+OCCLUSION_COMPARISON = """\
+How to read it: both motion models reconstruct the same test videos from frame 0 with
+the occlusion study's settings (`cross_generator=true`). `output` is the map that blends
+the generated frame (FOMM's only map, TPSMM's finest mask); `level0` to `level3` are
+TPSMM's masks from the coarsest (1/8 of the frame side) to the finest (`level3` is
+`output` again), `combined` their mean resized to the finest. `occluded_fraction` counts
+the pixels below the threshold, `occlusion_mean` is one minus the map's mean (soft).
+AUC: the frames with the face really covered told from clean ones by the measure (0.5:
+not at all, below 0.5: the map marks less where the face is hidden); Pearson: with the
+true covered share; Spearman: with the reconstruction L1, which also grows with head
+motion. An untrained or briefly trained map is near constant: its AUCs then say little,
+whichever the model."""
 
 SBI = """\
 What it is: a second detector, the supervised one's network, augmentation and step

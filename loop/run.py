@@ -11,7 +11,9 @@
 6. Write a report folder: ``report.md``, ``metrics.json``, PNG plots, a sample animation.
 
 ``cross_generator=true`` adds the other motion model, its fakes and detector, and each
-detector scored on the other generator's fakes (:mod:`loop.cross_generator`).
+detector scored on the other generator's fakes (:mod:`loop.cross_generator`), and runs
+the occlusion study with the other model too: FOMM's one occlusion map against TPSMM's
+multi-resolution masks on the same videos (:mod:`loop.occlusion_comparison`).
 
 ``make run`` runs it on the embedded talking heads on the CPU (``pipeline=embedded``);
 ``pipeline=vox`` is the same loop at full size on VoxCeleb. Each stage leaves its outputs
@@ -29,6 +31,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 from datamodules.training.selection import best_checkpoint
 from loop.cross_generator import check_motion_model, cross_generator_metrics, run_cross_generator
 from loop.dashboard import LoopDashboard
+from loop.occlusion_comparison import occlusion_comparison_metrics, run_occlusion_comparison
 
 log = logging.getLogger(__name__)
 
@@ -176,18 +180,22 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
         animation = sample_animation(labels, fomm_checkpoint, out / "animation.mp4")
 
     studies: dict[str, dict[str, Any]] = {}
+    study_settings: dict[str, list[str]] = {}  # each study's overrides but the motion model
     for name, overrides in (pipeline.studies or {}).items():
-        study_overrides = [
+        study_settings[name] = [
             *pipeline.study_overrides,
             *overrides,
-            f"fomm.checkpoint={fomm_checkpoint}",
             f"scorer.checkpoint={detector_checkpoint}",
         ]
         if name == "robustness":
-            study_overrides.append(f"options.videos={labels}")
+            study_settings[name].append(f"options.videos={labels}")
         with timed(f"study_{name}", timings):
             studies[name] = run_study_stage(
-                name, study_overrides, out / "studies" / name, data_dir, dashboard
+                name,
+                [*study_settings[name], f"fomm.checkpoint={fomm_checkpoint}"],
+                out / "studies" / name,
+                data_dir,
+                dashboard,
             )
 
     cross: dict[str, Any] = {}
@@ -196,6 +204,16 @@ def run_loop(cfg: DictConfig) -> dict[str, Any]:
             rows = run_cross_generator(motion, pipeline, out, data_dir, run_train_stage)
         (out / "cross_generator.json").write_text(json.dumps(rows, indent=2))
         cross = cross_generator_metrics(rows)
+        if "occlusion" in studies:
+            with timed("occlusion_comparison", timings):
+                compared = run_occlusion_comparison(
+                    motion,
+                    studies["occlusion"],
+                    study_settings["occlusion"],
+                    out,
+                    partial(run_study_stage, data_dir=data_dir, dashboard=dashboard),
+                )
+            cross |= occlusion_comparison_metrics(compared)
 
     sbi_metrics = run_sbi_stages(cfg, out, labels, detector_checkpoint, timings, dashboard)
 

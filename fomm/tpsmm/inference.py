@@ -154,8 +154,9 @@ class TPSMMAnimator:
         Returns:
             ``prediction`` (B, 3, H, W) float32 in [0, 1] on the networks' device,
             ``kp_driving`` (the driving frames' points) and ``kp_norm`` (those used); with
-            ``visualize`` also ``deformed`` (the warped source) and ``occlusion_map`` (the
-            finest mask).
+            ``visualize`` also ``deformed`` (the warped source), ``occlusion_map`` (the
+            finest mask: the one that blends the output) and ``occlusion_levels`` (every
+            resolution's mask, coarse to fine; one without multi-resolution masks).
         """
         if driving.dim() == 3:
             driving = driving.unsqueeze(0)
@@ -179,6 +180,7 @@ class TPSMMAnimator:
         if visualize:
             result["deformed"] = out["deformed"].float()
             result["occlusion_map"] = out["occlusion_map"][-1].float()
+            result["occlusion_levels"] = [mask.float() for mask in out["occlusion_map"]]
         return result
 
 

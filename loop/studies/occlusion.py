@@ -13,6 +13,13 @@ the threshold). Large head motion raises both occlusion and error, so the correl
 is also given with the motion (mean keypoint displacement from the source) partialled
 out.
 
+A TPSMM's multi-resolution masks are all measured: its frames also get each level's two
+measures (``<measure>_level<k>``, 0 the coarsest) and those of the levels' mean resized
+to the finest (``<measure>_combined``); the two plain measures are of its finest mask,
+the one that blends the output (:mod:`loop.studies.occlusion_measures`). Every measure,
+FOMM's two and a TPSMM's ten, is scored the same way in ``occlusion_measures.csv`` (and
+``summary.json``'s ``measures``), the table the loop compares the two models by.
+
 Where the truth is known (``events_csv``: the embedded dataset's
 ``occlusion_events.csv``, in which a hand or an object crosses the face in a share of
 the videos), each frame also gets ``face_covered``, the share of the face really hidden,
@@ -34,8 +41,17 @@ import torch
 from pytorch_lightning.loggers import Logger
 
 from datamodules.command_errors import InputError
+from fomm.animators import occlusion_mask_levels
 from fomm.reconstruction import reconstruct
 from loop.studies.inputs import eval_mode, to_tensor, to_uint8
+from loop.studies.occlusion_measures import (
+    BASE_MEASURES,
+    COMBINED,
+    level_columns,
+    level_measures,
+    measure_table,
+    table_measures,
+)
 from loop.studies.occlusion_truth import OcclusionTruth, truth_results
 from loop.studies.options import StudyOptions
 from loop.studies.report import (
@@ -89,8 +105,9 @@ def occlusion_study(
     """Relate each frame's occluded share to its reconstruction error.
 
     Args:
-        networks: an FOMM model with an occlusion map; put in eval mode for the study
-            and restored after.
+        networks: an FOMM model with an occlusion map, or a TPSMM (every mask of its
+            multi-resolution masks is measured); put in eval mode for the study and
+            restored after.
         options: the videos, frame reading and output folder every study shares.
         occlusion_threshold: map values below this count as occluded.
         num_bins: bins (equal counts) of the occluded share for ``occlusion_summary.csv``.
@@ -126,8 +143,13 @@ def occlusion_study(
         "size": side,
         "fit": options.fit,
     }
-    report = options.open_report(STUDY, parameters, COLUMNS, "video", ("video",))
+    levels = occlusion_mask_levels(networks)
+    columns = COLUMNS + level_columns(levels)
+    if levels > 1:  # a table of another model's columns is refused on a rerun
+        parameters["occlusion_levels"] = levels
+    report = options.open_report(STUDY, parameters, columns, "video", ("video",))
     examples: list[_Example] = []
+    mask_sizes: list[list[int]] = []
     with eval_mode(networks):
         for row in options.pending(report, table):
             try:
@@ -140,6 +162,7 @@ def occlusion_study(
                 to_tensor(frames),
                 batch_size=options.batch_size,
                 return_occlusion_maps=True,
+                return_occlusion_levels=levels > 1,
             )
             if result.occlusion_maps is None:
                 raise InputError(
@@ -149,6 +172,8 @@ def occlusion_study(
             maps = result.occlusion_maps[:, 0].numpy()
             occluded = (maps < occlusion_threshold).mean(axis=(1, 2))
             motion = np.linalg.norm(result.kp_driving - result.kp_source[None], axis=-1).mean(1)
+            by_mask = level_measures(result.occlusion_levels or [], occlusion_threshold)
+            mask_sizes = [list(level.shape[-2:]) for level in result.occlusion_levels or []]
             report.add(
                 [
                     {
@@ -161,6 +186,7 @@ def occlusion_study(
                         "face_covered": (
                             truth.face_covered(row["video"], index) if truth else math.nan
                         ),
+                        **{column: float(values[index]) for column, values in by_mask.items()},
                     }
                     for index in range(len(frames))
                 ]
@@ -168,7 +194,7 @@ def occlusion_study(
             _keep_examples(
                 examples, row["video"], frames, result.prediction, maps, occluded, num_examples
             )
-    return _finish(report, examples, num_bins, loggers, truth)
+    return _finish(report, examples, num_bins, loggers, truth, mask_sizes if levels > 1 else [])
 
 
 def _keep_examples(
@@ -202,16 +228,19 @@ def _finish(
     num_bins: int,
     loggers: Sequence[Logger],
     truth: OcclusionTruth | None,
+    mask_sizes: list[list[int]],
 ) -> StudyResult:
     table = report.table
     if table.empty:
         raise InputError(
             f"occlusion study: no video could be studied ({len(report.skipped)} skipped)"
         )
-    for column in COLUMNS[1:]:
+    for column in report.columns[1:]:
         table[column] = pd.to_numeric(table[column], errors="coerce")
+    measures = table_measures(table)
+    combined = [f"{m}_{COMBINED}" for m in BASE_MEASURES if f"{m}_{COMBINED}" in table]
     bins = []
-    for measure in ("occluded_fraction", "occlusion_mean"):
+    for measure in measures:
         binned = binned_means(
             table[measure], {"l1": table["l1"], "motion": table["motion"]}, num_bins
         )
@@ -240,6 +269,10 @@ def _finish(
         "pearson_soft_l1_given_motion": controlled,
         "spearman_soft_l1_videos": video_level["spearman"],
     }
+    if combined:  # a TPSMM's multi-resolution masks: their mean's headline numbers
+        soft_combined = correlations(table[f"occlusion_mean_{COMBINED}"], table["l1"])
+        results[f"occlusion_mean_{COMBINED}"] = table[f"occlusion_mean_{COMBINED}"].mean()
+        results[f"spearman_occlusion_mean_{COMBINED}_l1"] = soft_combined["spearman"]
     constant = "the occluded share is the same in every frame (no pixel crosses the threshold?)"
     reasons = {
         "pearson_occluded_l1": constant,
@@ -249,6 +282,7 @@ def _finish(
         "spearman_soft_l1": "the occlusion map is constant",
         "pearson_soft_l1_given_motion": "fewer than 4 frames, or no motion",
         "spearman_soft_l1_videos": "fewer than 3 videos",
+        f"spearman_occlusion_mean_{COMBINED}_l1": "the combined mask is constant",
     }
     if table["occluded_fraction"].nunique() <= 1:
         report.note(
@@ -257,22 +291,23 @@ def _finish(
             "(occlusion_mean) instead"
         )
     if truth is not None:
-        known, why = truth_results(table, truth.covered_threshold)
+        known, why = truth_results(table, truth.covered_threshold, [*BASE_MEASURES, *combined])
         results |= known
         reasons |= why
+    scored = measure_table(table, truth.covered_threshold if truth is not None else None)
+    scored.to_csv(report.output_dir / f"{STUDY}_measures.csv", index=False)
+    extra = {
+        "correlation_occluded_l1": frame_level,
+        "correlation_soft_l1": soft,
+        "correlation_soft_l1_videos": video_level,
+        "measures": scored.to_dict(orient="records"),
+    }
+    if mask_sizes:
+        extra["occlusion_mask_sizes"] = mask_sizes
     _plot(report, table, num_bins)
     _plot_examples(report, examples)
     return report.finish(
-        by_setting,
-        results,
-        reasons,
-        group_column="measure",
-        extra={
-            "correlation_occluded_l1": frame_level,
-            "correlation_soft_l1": soft,
-            "correlation_soft_l1_videos": video_level,
-        },
-        loggers=loggers,
+        by_setting, results, reasons, group_column="measure", extra=extra, loggers=loggers
     )
 
 
@@ -282,6 +317,8 @@ def _plot(report: StudyReport, table: pd.DataFrame, num_bins: int) -> None:
         ("occlusion_mean", "1 - mean occlusion map (soft)"),
         ("motion", "keypoint motion from the source (px)"),
     ]
+    if f"occlusion_mean_{COMBINED}" in table:
+        panels.append((f"occlusion_mean_{COMBINED}", "1 - mean of the masks of all levels (soft)"))
     if np.isfinite(table["face_covered"]).any():
         panels.append(("face_covered", "true share of the face covered"))
     figure, axes = new_figure(len(panels))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +65,47 @@ class OcclusionTruth:
         return self._covered.get((Path(video).name, frame), math.nan)
 
 
+def measure_truth_scores(
+    table: pd.DataFrame, measure: str, covered_threshold: float
+) -> dict[str, float]:
+    """How well one occlusion measure finds the frames whose face is really covered.
+
+    Returns:
+        ``pearson_true`` (with the covered share), ``auc_true`` (covered frames told from
+        clean ones; NaN unless both kinds are studied), and the measure's means on each
+        kind, ``covered`` and ``clean``.
+    """
+    known = table[np.isfinite(table["face_covered"])]
+    covered = known["face_covered"] >= covered_threshold
+    both = 0 < covered.sum() < len(known)
+    return {
+        "pearson_true": correlations(known[measure], known["face_covered"])["pearson"],
+        "auc_true": (
+            float(
+                binary_auroc(
+                    torch.tensor(known[measure].to_numpy(np.float64)),
+                    torch.tensor(covered.to_numpy(np.int64)),
+                )
+            )
+            if both
+            else math.nan
+        ),
+        "covered": float(known.loc[covered, measure].mean()),
+        "clean": float(known.loc[~covered, measure].mean()),
+    }
+
+
 def truth_results(
-    table: pd.DataFrame, covered_threshold: float
+    table: pd.DataFrame, covered_threshold: float, measures: Sequence[str] = MEASURES
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Score the map's measures against ``face_covered`` (the table's truth column).
+
+    Args:
+        table: the study's per-frame table.
+        covered_threshold: frames with at least this share of the face covered count as
+            occluded.
+        measures: the table's occlusion measures to score (a TPSMM's study adds its
+            combined multi-resolution measures).
 
     Returns:
         The results (``covered_frames``, ``face_covered_mean``, ``pearson_<measure>_true``,
@@ -80,33 +118,23 @@ def truth_results(
         "covered_frames": int(covered.sum()),
         "face_covered_mean": float(known["face_covered"].mean()) if len(known) else math.nan,
     }
-    both = 0 < covered.sum() < len(known)
-    for measure in MEASURES:
-        fit = correlations(known[measure], known["face_covered"])
-        results[f"pearson_{measure}_true"] = fit["pearson"]
-        results[f"auc_{measure}_true"] = (
-            float(
-                binary_auroc(
-                    torch.tensor(known[measure].to_numpy(np.float64)),
-                    torch.tensor(covered.to_numpy(np.int64)),
-                )
-            )
-            if both
-            else math.nan
-        )
-        results[f"{measure}_covered"] = float(known.loc[covered, measure].mean())
-        results[f"{measure}_clean"] = float(known.loc[~covered, measure].mean())
+    for measure in measures:
+        scores = measure_truth_scores(known, measure, covered_threshold)
+        results[f"pearson_{measure}_true"] = scores["pearson_true"]
+        results[f"auc_{measure}_true"] = scores["auc_true"]
+        results[f"{measure}_covered"] = scores["covered"]
+        results[f"{measure}_clean"] = scores["clean"]
     results["l1_covered"] = float(known.loc[covered, "l1"].mean())
     results["l1_clean"] = float(known.loc[~covered, "l1"].mean())
     split = (
         f"no studied frame has the face {covered_threshold:.0%} covered, or none is clean "
         "(more videos or frames, or another covered_threshold)"
     )
-    reasons = {f"auc_{m}_true": split for m in MEASURES}
-    reasons |= {f"{m}_covered": split for m in MEASURES} | {f"{m}_clean": split for m in MEASURES}
+    reasons = {f"auc_{m}_true": split for m in measures}
+    reasons |= {f"{m}_covered": split for m in measures} | {f"{m}_clean": split for m in measures}
     reasons |= {"l1_covered": split, "l1_clean": split}
     reasons |= {
-        f"pearson_{m}_true": "no frame is covered, or the measure is constant" for m in MEASURES
+        f"pearson_{m}_true": "no frame is covered, or the measure is constant" for m in measures
     }
     reasons["face_covered_mean"] = "no studied video is in the events table"
     return results, reasons

@@ -1,4 +1,4 @@
-"""Tiny inputs for the study tests: talking-head videos, a random tiny FOMM, study configs."""
+"""Tiny inputs for the study tests: talking-head videos, a random tiny FOMM or TPSMM, configs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from datamodules.embedded import write_talking_heads
 from datamodules.face_detection import WholeFrameDetector
 from fakedetect.scoring import VideoScorer
 from fomm.nets import build_networks
+from fomm.tpsmm.nets import build_tpsmm_networks
 from loop.studies.inputs import load_scorer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +33,18 @@ def tiny_fomm(seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     params = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / "fomm_tiny.yaml"))
     return build_networks(params["model_params"]).eval()
+
+
+def tiny_tpsmm(seed: int = 0) -> torch.nn.Module:
+    """A randomly initialised TPSMM of the project's tiny config (``conf/model/tpsmm_tiny.yaml``
+    over ``tpsmm.yaml``): four occlusion masks, 8 to 64 px for 64 px frames."""
+    torch.manual_seed(seed)
+    model = CONF_DIR / "model"
+    params = OmegaConf.merge(
+        OmegaConf.load(model / "tpsmm.yaml").model_params,
+        OmegaConf.load(model / "tpsmm_tiny.yaml").model_params,
+    )
+    return build_tpsmm_networks(OmegaConf.to_container(params)).eval()
 
 
 def write_tiny_fomm(folder: Path, seed: int = 0) -> Path:

@@ -4,11 +4,20 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from studies_media import one_torch_thread, tiny_fomm, write_videos  # noqa: F401 (autouse fixture)
+import torch
+import torch.nn.functional as F
+from studies_media import (  # noqa: F401 (autouse fixture)
+    one_torch_thread,
+    tiny_fomm,
+    tiny_tpsmm,
+    write_videos,
+)
 
 from datamodules.synthetic_occlusion_events import video_events
 from datamodules.synthetic_videos import split_plans
 from fomm.media import InputError
+from fomm.reconstruction import reconstruct
+from loop.studies.inputs import to_tensor
 from loop.studies.occlusion import occlusion_study, partial_correlation
 from loop.studies.options import StudyOptions
 from loop.studies.report import binned_means, correlations
@@ -19,6 +28,21 @@ def videos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("occlusion_videos")
     write_videos(folder, identities=2, videos_per_identity=1, frames=10)
     return folder
+
+
+def _events_csv(folder):
+    """The true occlusions of the ``videos`` fixture (same plans: 2 identities, seed 3)."""
+    plans = split_plans(2, 1, 10, 64, seed=3, fps=25, head_turn=30.0, occluded_share=0.5)
+    events = pd.concat([video_events(planned, 64) for planned in plans], ignore_index=True)
+    events.to_csv(folder / "occlusion_events.csv", index=False)
+    return events, folder / "occlusion_events.csv"
+
+
+def _auc(scores, positive):
+    """Mann-Whitney AUC (ties count half), independent of the study's torchmetrics call."""
+    pos, neg = scores[positive], scores[~positive]
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return wins / (len(pos) * len(neg))
 
 
 def test_occlusion_study_per_frame_table_and_correlations(videos, tmp_path):
@@ -79,9 +103,7 @@ def test_partial_correlation_removes_a_shared_cause():
 
 
 def test_the_study_scores_the_map_against_the_true_occlusions(videos, tmp_path):
-    plans = split_plans(2, 1, 10, 64, seed=3, fps=25, head_turn=30.0, occluded_share=0.5)
-    events = pd.concat([video_events(planned, 64) for planned in plans], ignore_index=True)
-    events.to_csv(tmp_path / "occlusion_events.csv", index=False)
+    events, _ = _events_csv(tmp_path)
     table, summary = occlusion_study(
         tiny_fomm(),
         StudyOptions(videos, tmp_path / "study", max_frames=6, progress=False),
@@ -115,3 +137,93 @@ def test_the_study_scores_the_map_against_the_true_occlusions(videos, tmp_path):
             StudyOptions(videos, tmp_path / "missing", progress=False),
             events_csv=str(tmp_path / "missing.csv"),
         )
+
+
+def test_a_tpsmm_has_every_mask_of_its_resolutions_measured_and_scored(videos, tmp_path):
+    events, events_csv = _events_csv(tmp_path)
+    networks = tiny_tpsmm()
+    table, summary = occlusion_study(
+        networks,
+        StudyOptions(videos, tmp_path / "study", max_frames=6, progress=False),
+        num_examples=0,
+        events_csv=str(events_csv),
+    )
+    masks = ["level0", "level1", "level2", "level3", "combined"]
+    measured = [
+        f"{kind}_{mask}" for mask in masks for kind in ("occluded_fraction", "occlusion_mean")
+    ]
+    assert list(table.columns[-len(measured) :]) == measured
+    assert summary["occlusion_mask_sizes"] == [[8, 8], [16, 16], [32, 32], [64, 64]]
+    # The plain measures are of the finest mask, the one that blends the output.
+    np.testing.assert_allclose(table["occlusion_mean_level3"], table["occlusion_mean"], atol=1e-6)
+
+    # Recompute one video's masks independently of the study's columns.
+    first = table["video"].iloc[0]
+    frames = to_tensor(
+        StudyOptions(videos, tmp_path).read_frames(videos / f"{first}.mp4", 64).frames[:6]
+    )
+    with torch.no_grad():
+        result = reconstruct(networks, frames, return_occlusion_levels=True)
+    levels = result.occlusion_levels
+    rows = table[table["video"] == first]
+    for k, level in enumerate(levels):
+        soft = 1 - level.mean(dim=(1, 2, 3)).numpy()
+        np.testing.assert_allclose(rows[f"occlusion_mean_level{k}"], soft, atol=1e-5)
+        occluded = (level < 0.5).float().mean(dim=(1, 2, 3)).numpy()
+        np.testing.assert_allclose(rows[f"occluded_fraction_level{k}"], occluded, atol=1e-6)
+    upsampled = [
+        F.interpolate(level, size=(64, 64), mode="bilinear", align_corners=True) for level in levels
+    ]
+    combined = torch.stack(upsampled).mean(dim=0)
+    np.testing.assert_allclose(
+        rows["occlusion_mean_combined"], 1 - combined.mean(dim=(1, 2, 3)).numpy(), atol=1e-5
+    )
+    assert not np.allclose(rows["occlusion_mean_combined"], rows["occlusion_mean"])
+
+    # Every measure scored as FOMM's map is, against the truth and the error.
+    scored = pd.read_csv(tmp_path / "study" / "occlusion_measures.csv")
+    assert list(scored["measure"]) == ["occluded_fraction", "occlusion_mean", *measured]
+    assert scored.set_index("measure").loc["occlusion_mean_level1", "mask"] == "level1"
+    by_measure = scored.set_index("measure")
+    covered = table["face_covered"].to_numpy() >= 0.1
+    assert 0 < covered.sum() < len(table)
+    for measure in ("occlusion_mean_combined", "occluded_fraction_level0", "occlusion_mean"):
+        expected = _auc(table[measure].to_numpy(), covered)
+        assert by_measure.loc[measure, "auc_true"] == pytest.approx(expected, abs=1e-6), measure
+        assert by_measure.loc[measure, "mean"] == pytest.approx(table[measure].mean())
+        assert by_measure.loc[measure, "spearman_l1"] == pytest.approx(
+            correlations(table[measure], table["l1"])["spearman"], nan_ok=True
+        )
+    results = summary["results"]
+    assert results["auc_occlusion_mean_combined_true"] == pytest.approx(
+        by_measure.loc["occlusion_mean_combined", "auc_true"]
+    )
+    assert results["occlusion_mean_combined"] == pytest.approx(
+        table["occlusion_mean_combined"].mean()
+    )
+    assert [row["measure"] for row in summary["measures"]] == list(scored["measure"])
+
+
+def test_fomm_keeps_one_map_and_two_measures(videos, tmp_path):
+    table, summary = occlusion_study(
+        tiny_fomm(),
+        StudyOptions(videos, tmp_path, max_frames=4, progress=False),
+        num_examples=0,
+    )
+    assert list(table.columns) == [
+        "video", "frame", "l1", "occluded_fraction", "occlusion_mean", "motion", "face_covered",
+    ]  # fmt: skip
+    scored = pd.read_csv(tmp_path / "occlusion_measures.csv")
+    assert list(scored["measure"]) == ["occluded_fraction", "occlusion_mean"]
+    assert list(scored["mask"]) == ["output", "output"] and scored["auc_true"].isna().all()
+    assert (
+        "occlusion_mask_sizes" not in summary
+        and "auc_occlusion_mean_true" not in summary["results"]
+    )
+    with torch.no_grad():
+        frames = torch.rand(3, 3, 64, 64)
+        result = reconstruct(
+            tiny_fomm(), frames, return_occlusion_maps=True, return_occlusion_levels=True
+        )
+    assert len(result.occlusion_levels) == 1
+    assert torch.equal(result.occlusion_levels[0], result.occlusion_maps)
