@@ -45,11 +45,16 @@ run: $(STAMP) ## The whole loop on the embedded dataset (CPU, <15 min): FOMM, fa
 app: $(APP_STAMP) ## The web app on 127.0.0.1, port APP_PORT (7860): animate, detect, browse the loop reports
 	$(PY) -m loop.app
 
+# One pytest-xdist worker a core (TEST_WORKERS=0: one process); a test file stays on one
+# worker, so its module fixtures are built once.
+TEST_WORKERS ?= auto
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP) ## Run the whole test suite
-	$(PY) -m pytest
+	$(PYTEST)
 
 test-fast: $(STAMP) ## Run the tests without the slow end-to-end ones
-	$(PY) -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # Debian's chromium, headless, drives the page; installed with apt-get where missing (as
 # root, or through sudo), else the target says what to install.

@@ -27,7 +27,24 @@ REFERENCE_DIR = Path(
     os.environ.get("DEEPFAKE_LAB_REFERENCE", ROOT.parent / "shared" / "reference")
 ).resolve()
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Two threads a process, shared out among pytest-xdist's workers (`make test` runs one
+# worker a core): oversubscribed cores make torch's thread pools spin against each other.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, torch.get_num_threads()) // _WORKERS))
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one torch thread, whatever the worker count.
+
+    Why: float sums split across threads round differently, so a learning check's measured
+    numbers (and its margin) hold for one thread count; one thread is what every way of
+    running the suite can give it.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def compose_config(overrides: list[str], tmp_path: Path, config_name: str = "train") -> DictConfig:
