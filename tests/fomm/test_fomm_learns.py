@@ -37,7 +37,9 @@ SHORT_RUN = [
 
 
 @pytest.mark.slow
-def test_tiny_fomm_beats_copying_frame_0_and_frozen_keypoints_on_unseen_people(make_cfg, one_thread):
+def test_tiny_fomm_beats_copying_frame_0_and_frozen_keypoints_on_unseen_people(
+    make_cfg, one_thread
+):
     cfg = make_cfg(SHORT_RUN)
     train.train(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
