@@ -106,10 +106,11 @@ motion. An untrained or briefly trained map is near constant: its AUCs then say 
 whichever the model."""
 
 SBI = """\
-What it is: a second detector, the supervised one's network, augmentation and step
-budget, trained on the real training videos only: each face crop paired with its
-self-blend (the face blended with a colour-, sharpness- and geometry-changed copy of
-itself through a deformed, blurred face mask; Shiohara & Yamasaki, CVPR 2022). Its index
+What it is: a second detector, the supervised one's network and step budget (without
+its augmentation, which hides the blends at 64 px), trained on the real training videos
+only: each face crop paired with its self-blend (the face blended with a colour-,
+sharpness- and geometry-changed copy of itself through a deformed, blurred face mask;
+Shiohara & Yamasaki, CVPR 2022). Its index
 has no fake outside the test split, so it is selected on the validation reals and their
 self-blends and never meets a FOMM fake before its test, which uses exactly the supervised
 detector's held-out videos. How to read it: the supervised detector has seen the fakes
