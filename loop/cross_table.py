@@ -17,8 +17,8 @@ FOMM's validation videos, the self-blended one on the validation reals and their
 self-blends: it never meets a FOMM fake), and its measures on every test set are given
 before and after (``calibration.csv``), with a reliability diagram of each detector's
 video scores on every test set, raw and through each map (``reliability/<detector>.png``).
-A video that cannot be read is skipped and
-counted; one without a face has no score and is counted too.
+A video that cannot be read is skipped and counted; one without a face has no score and
+is counted too.
 """
 
 from __future__ import annotations
@@ -187,23 +187,24 @@ def calibration_rows(
         ``{test set: {"raw" | method: (probabilities, labels)}}``.
     """
     fit = video_logits(validation, detector)
-    rows, curves = [], {}
+    scored = {name: video_logits(faces, detector) for name, faces in tests.items()}
+    scored = {name: (v["logit"].to_numpy(), v["label"].to_numpy()) for name, v in scored.items()}
+    before = {name: _measures(logits, labels, bins) for name, (logits, labels) in scored.items()}
+    curves = {name: {"raw": (expit(logits), labels)} for name, (logits, labels) in scored.items()}
+    rows = []
     for method in methods:
         mapping = fit_calibration(
             fit["logit"].to_numpy(), fit["label"].to_numpy(), method, fitted_on=fitted_on, bins=bins
         )
-        for test_set, faces in tests.items():
-            scored = video_logits(faces, detector)
-            logits, labels = scored["logit"].to_numpy(), scored["label"].to_numpy()
-            before = _measures(logits, labels, bins)
-            after = _measures(mapping.apply(logits), labels, bins)
-            panel = curves.setdefault(test_set, {"raw": (expit(logits), labels)})
-            panel[method] = (expit(mapping.apply(logits)), labels)
+        for test_set, (logits, labels) in scored.items():
+            calibrated = mapping.apply(logits)
+            after = _measures(calibrated, labels, bins)
+            curves[test_set][method] = (expit(calibrated), labels)
             row = {"detector": detector, "test_set": test_set, "method": method}
             row |= {"fitted_on": fitted_on, "val_videos": len(fit), "slope": mapping.slope}
             row["bias"] = mapping.bias
             for name in MEASURES:
-                row[f"{name}_before"], row[f"{name}_after"] = before[name], after[name]
+                row[f"{name}_before"], row[f"{name}_after"] = before[test_set][name], after[name]
             rows.append(row)
     return rows, curves
 
