@@ -21,12 +21,10 @@ import pandas as pd
 from datamodules.training.selection import best_checkpoint
 from loop import report_guide as guide
 from loop.cross_generator import other_motion_model
+from loop.studies.occlusion_measures import MEASURE_COLUMNS
 
 COMPARISON_CSV = "occlusion_comparison.csv"
-COLUMNS = [
-    "model", "measure", "mask", "kind", "frames", "mean", "pearson_l1", "spearman_l1",
-    "pearson_true", "auc_true", "mean_covered", "mean_clean",
-]  # fmt: skip
+COLUMNS = ["model", *MEASURE_COLUMNS]  # the study's per-measure table, by model
 # The measure each model's headline AUC is of: the soft measure of the map that blends
 # the output (FOMM's one map, TPSMM's finest mask), and of TPSMM's masks combined.
 HEADLINE_MEASURES = {"occlusion_mean": "", "occlusion_mean_combined": "_combined"}

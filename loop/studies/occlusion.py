@@ -49,6 +49,7 @@ from loop.studies.occlusion_measures import (
     COMBINED,
     level_columns,
     level_measures,
+    map_measures,
     measure_table,
     table_measures,
 )
@@ -170,7 +171,7 @@ def occlusion_study(
                     "estimate_occlusion_map is false): nothing to study"
                 )
             maps = result.occlusion_maps[:, 0].numpy()
-            occluded = (maps < occlusion_threshold).mean(axis=(1, 2))
+            occluded, soft = map_measures(result.occlusion_maps, occlusion_threshold)
             motion = np.linalg.norm(result.kp_driving - result.kp_source[None], axis=-1).mean(1)
             by_mask = level_measures(result.occlusion_levels or [], occlusion_threshold)
             mask_sizes = [list(level.shape[-2:]) for level in result.occlusion_levels or []]
@@ -181,7 +182,7 @@ def occlusion_study(
                         "frame": index,
                         "l1": float(result.l1[index]),
                         "occluded_fraction": float(occluded[index]),
-                        "occlusion_mean": float(1 - maps[index].mean()),
+                        "occlusion_mean": float(soft[index]),
                         "motion": float(motion[index] * side / 2),
                         "face_covered": (
                             truth.face_covered(row["video"], index) if truth else math.nan
