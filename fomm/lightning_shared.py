@@ -24,6 +24,12 @@ from fomm.visualize import animation_grid
 VGG_PREFIX = "perceptual.vgg."
 
 
+def check_monitor_mode(monitor_mode: str) -> None:
+    """Refuse a checkpoint-selection direction other than ``min`` or ``max``."""
+    if monitor_mode not in ("min", "max"):
+        raise ValueError(f"monitor_mode must be 'min' or 'max', got {monitor_mode!r}")
+
+
 def reconstruction_scores() -> torch.nn.ModuleDict:
     """Video-level errors of validation and test, for a module's ``scores`` attribute.
 

@@ -19,6 +19,7 @@ from fomm.inference import Animator
 from fomm.lightning_shared import (
     PortableCheckpoints,
     ReconstructionValidation,
+    check_monitor_mode,
     reconstruction_scores,
 )
 from fomm.losses import (
@@ -115,8 +116,7 @@ class FOMMLitModule(ReconstructionValidation, PortableCheckpoints, pl.LightningM
         self.save_hyperparameters()
         self.automatic_optimization = False
         check_train_params(train_params)
-        if monitor_mode not in ("min", "max"):
-            raise ValueError(f"monitor_mode must be 'min' or 'max', got {monitor_mode!r}")
+        check_monitor_mode(monitor_mode)
 
         self.networks = build_networks(model_params)
         self.networks.config["train_params"] = train_params
@@ -128,13 +128,7 @@ class FOMMLitModule(ReconstructionValidation, PortableCheckpoints, pl.LightningM
             sorted({float(s) for s in [*train_params["scales"], *self.disc_scales]}, reverse=True),
             num_channels,
         )
-        self.perceptual = PerceptualPyramidLoss(
-            train_params["scales"],
-            weights["perceptual"],
-            network=perceptual_network.get("network", "vgg19"),
-            pretrained=perceptual_network.get("pretrained", True),
-            weights_path=perceptual_network.get("weights_path"),
-        )
+        self.perceptual = PerceptualPyramidLoss.from_config(train_params, perceptual_network)
         self.ms_ssim = MultiScaleSSIMLoss(
             float(weights.get("ms_ssim", 0)), **plain_container(ms_ssim or {})
         )

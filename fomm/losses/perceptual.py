@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -58,6 +59,23 @@ class PerceptualPyramidLoss(nn.Module):
             else None
         )
         self._enabled = bool(used)
+
+    @classmethod
+    def from_config(
+        cls, train_params: dict[str, Any], perceptual_network: dict[str, Any]
+    ) -> PerceptualPyramidLoss:
+        """The loss an official ``train_params`` asks for (``scales``, ``loss_weights``).
+
+        ``perceptual_network`` is the module's ``perceptual_network`` option (``network``,
+        ``pretrained``, ``weights_path``): both motion models' modules build it this way.
+        """
+        return cls(
+            train_params["scales"],
+            train_params["loss_weights"]["perceptual"],
+            network=perceptual_network.get("network", "vgg19"),
+            pretrained=perceptual_network.get("pretrained", True),
+            weights_path=perceptual_network.get("weights_path"),
+        )
 
     @property
     def enabled(self) -> bool:

@@ -24,6 +24,7 @@ from fomm.checkpoint import load_matching_weights
 from fomm.lightning_shared import (
     PortableCheckpoints,
     ReconstructionValidation,
+    check_monitor_mode,
     reconstruction_scores,
 )
 from fomm.losses import ImagePyramid, PerceptualPyramidLoss
@@ -133,8 +134,7 @@ class TPSMMLitModule(ReconstructionValidation, PortableCheckpoints, pl.Lightning
         self.save_hyperparameters()
         self.automatic_optimization = False
         check_train_params(train_params)
-        if monitor_mode not in ("min", "max"):
-            raise ValueError(f"monitor_mode must be 'min' or 'max', got {monitor_mode!r}")
+        check_monitor_mode(monitor_mode)
         self.networks = build_tpsmm_networks(model_params)
         self.scores = reconstruction_scores()
         self.networks.config["train_params"] = train_params
@@ -143,13 +143,7 @@ class TPSMMLitModule(ReconstructionValidation, PortableCheckpoints, pl.Lightning
             [float(s) for s in train_params["scales"]],
             model_params["common_params"]["num_channels"],
         )
-        self.perceptual = PerceptualPyramidLoss(
-            train_params["scales"],
-            self.loss_weights["perceptual"],
-            network=perceptual_network.get("network", "vgg19"),
-            pretrained=perceptual_network.get("pretrained", True),
-            weights_path=perceptual_network.get("weights_path"),
-        )
+        self.perceptual = PerceptualPyramidLoss.from_config(train_params, perceptual_network)
         self._clip_groups: dict[int, list[torch.nn.Module]] = {}
         if init_from:
             summary = load_tpsmm_weights(
